@@ -1,1 +1,50 @@
-fn main() {}
+//! `nodeless`: the command line. `simulate` answers "what would be launched for these
+//! pods?" offline, with the same decision code the provisioner runs in AWS.
+
+mod simulate;
+mod table;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "nodeless",
+    version,
+    about = "Karpenter-style node provisioning for EKS, as Lambda functions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate provisioning for manifests, offline.
+    Simulate(simulate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A panic is a bug of ours, not bad input: report it as an internal error (exit 1).
+    let outcome = std::panic::catch_unwind(|| match cli.command {
+        Command::Simulate(args) => simulate::run(args),
+    });
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(simulate::Failure::BadInput(msg))) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Ok(Err(simulate::Failure::Internal(e))) => {
+            eprintln!("internal error: {e:#}");
+            ExitCode::from(1)
+        }
+        Err(_) => {
+            eprintln!(
+                "internal error: the simulation panicked (a bug: please report it with the input)"
+            );
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Topology: pod counts per domain for every spread, affinity and anti-affinity group,
+//! and the domains a pod may use on a given node or claim.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::labels;
+use crate::model::PodModel;
+use crate::model::pod::{AffinityTerm, Namespaces, SpreadConstraint};
+use crate::requirements::Requirements;
+use crate::selector::Selector;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Kind {
+    Spread {
+        max_skew: u32,
+        min_domains: Option<u32>,
+        honor_node_affinity: bool,
+    },
+    Affinity,
+    AntiAffinity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct GroupKey {
+    kind: Kind,
+    key: String,
+    namespaces: Namespaces,
+    selector: Option<Selector>,
+}
+
+#[derive(Debug)]
+struct Group {
+    id: GroupKey,
+    /// Pods the selector matches, per domain.
+    counts: HashMap<String, u32>,
+    /// Anti-affinity only: where pods owning the term run (they repel matching pods).
+    owners: HashMap<String, u32>,
+}
+
+impl Group {
+    fn selects(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.id.namespaces.contains(namespace)
+            && self.id.selector.as_ref().is_some_and(|s| s.matches(labels))
+    }
+    fn count(&self, domain: &str) -> u32 {
+        self.counts.get(domain).copied().unwrap_or(0)
+    }
+}
+
+/// A pod's topology constraints as group ids.
+#[derive(Debug, Clone, Default)]
+pub struct PodTopology {
+    spreads: Vec<(usize, bool)>,
+    affinity: Vec<usize>,
+    anti: Vec<usize>,
+    preferred_affinity: Vec<usize>,
+    preferred_anti: Vec<usize>,
+    /// Required anti-affinity groups of other pods that select this pod.
+    inverse: Vec<usize>,
+}
+
+impl PodTopology {
+    pub fn is_empty(&self) -> bool {
+        self.spreads.is_empty()
+            && self.affinity.is_empty()
+            && self.anti.is_empty()
+            && self.preferred_affinity.is_empty()
+            && self.preferred_anti.is_empty()
+            && self.inverse.is_empty()
+    }
+    pub fn schedule_anyway_count(&self) -> usize {
+        self.spreads
+            .iter()
+            .filter(|(_, required)| !required)
+            .count()
+    }
+    pub fn preferred_affinity_count(&self) -> usize {
+        self.preferred_affinity.len()
+    }
+    pub fn preferred_anti_count(&self) -> usize {
+        self.preferred_anti.len()
+    }
+}
+
+/// How much of a pod's preferences are still honoured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Relaxed {
+    pub preferred_affinity: usize,
+    pub preferred_anti: usize,
+    pub schedule_anyway: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct Topology {
+    groups: Vec<Group>,
+    index: HashMap<GroupKey, usize>,
+    /// Known domains per key (zones, capacity types, custom label values).
+    universe: HashMap<String, BTreeSet<String>>,
+}
+
+impl Topology {
+    pub fn add_domains(&mut self, key: &str, values: impl IntoIterator<Item = String>) {
+        self.universe
+            .entry(key.to_string())
+            .or_default()
+            .extend(values);
+    }
+
+    pub fn domains(&self, key: &str) -> Option<&BTreeSet<String>> {
+        self.universe.get(key)
+    }
+
+    fn group(&mut self, id: GroupKey) -> usize {
+        if let Some(&i) = self.index.get(&id) {
+            return i;
+        }
+        self.groups.push(Group {
+            id: id.clone(),
+            counts: HashMap::new(),
+            owners: HashMap::new(),
+        });
+        self.index.insert(id, self.groups.len() - 1);
+        self.groups.len() - 1
+    }
+
+    fn spread_group(&mut self, s: &SpreadConstraint) -> usize {
+        self.group(GroupKey {
+            kind: Kind::Spread {
+                max_skew: s.max_skew,
+                min_domains: s.min_domains,
+                honor_node_affinity: s.honor_node_affinity,
+            },
+            key: s.topology_key.clone(),
+            namespaces: Namespaces::Only(vec![s.namespace.clone()]),
+            selector: s.selector.clone(),
+        })
+    }
+
+    fn term_group(&mut self, kind: Kind, t: &AffinityTerm) -> usize {
+        self.group(GroupKey {
+            kind,
+            key: t.topology_key.clone(),
+            namespaces: t.namespaces.clone(),
+            selector: t.selector.clone(),
+        })
+    }
+
+    /// Registers a pod's constraints; call for every pod before `inverse_for`.
+    pub fn register(&mut self, pod: &PodModel) -> PodTopology {
+        let mut t = PodTopology::default();
+        for s in &pod.spreads {
+            let g = self.spread_group(s);
+            t.spreads.push((g, s.required));
+        }
+        for a in &pod.affinity {
+            t.affinity.push(self.term_group(Kind::Affinity, a));
+        }
+        for a in &pod.anti_affinity {
+            t.anti.push(self.term_group(Kind::AntiAffinity, a));
+        }
+        for a in &pod.preferred_affinity {
+            t.preferred_affinity
+                .push(self.term_group(Kind::Affinity, a));
+        }
+        for a in &pod.preferred_anti_affinity {
+            t.preferred_anti
+                .push(self.term_group(Kind::AntiAffinity, a));
+        }
+        t
+    }
+
+    /// Records the anti-affinity groups of others that select this pod.
+    pub fn add_inverse(&self, pod: &PodModel, t: &mut PodTopology) {
+        t.inverse = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| {
+                g.id.kind == Kind::AntiAffinity && g.selects(&pod.namespace, &pod.labels)
+            })
+            .map(|(i, _)| i)
+            .collect();
+    }
+
+    /// Counts a placed pod. `domains(key)` gives the domains the pod may end up in for
+    /// that key: one when known, several when its claim is not pinned.
+    pub fn record(
+        &mut self,
+        pod: &PodModel,
+        t: &PodTopology,
+        domains: &dyn Fn(&str) -> Vec<String>,
+    ) {
+        for g in &mut self.groups {
+            if !g.selects(&pod.namespace, &pod.labels) {
+                continue;
+            }
+            let ds = domains(&g.id.key);
+            // Spreads and affinities count only a known domain; anti-affinity counts
+            // every possible one, so no later pod can break it.
+            if ds.len() == 1 || g.id.kind == Kind::AntiAffinity {
+                for d in ds {
+                    *g.counts.entry(d).or_default() += 1;
+                }
+            }
+        }
+        for &gi in &t.anti {
+            let g = &mut self.groups[gi];
+            for d in domains(&g.id.key) {
+                *g.owners.entry(d).or_default() += 1;
+            }
+        }
+    }
+
+    /// Narrows, per topology key, the candidate domains of a node or claim to those the
+    /// pod may use. `candidates(key)` lists the target's domains for a key (`None`: the
+    /// target has no such label). Returns the allowed values per key, a single value
+    /// where the pod's own constraints pin the claim.
+    pub fn allowed_domains(
+        &self,
+        pod: &PodModel,
+        t: &PodTopology,
+        relaxed: Relaxed,
+        pod_reqs: &Requirements,
+        candidates: &mut dyn FnMut(&str) -> Option<Vec<String>>,
+    ) -> Result<Vec<(String, Vec<String>, bool)>, String> {
+        let mut per_key: Vec<(String, Vec<String>, bool)> = Vec::new();
+        let mut narrow =
+            |key: &str, pin: bool, keep: &dyn Fn(&str) -> bool, what: &str| -> Result<(), String> {
+                let idx = match per_key.iter().position(|(k, _, _)| k == key) {
+                    Some(i) => i,
+                    None => {
+                        let c =
+                            candidates(key).ok_or_else(|| format!("no {key} domain for {what}"))?;
+                        per_key.push((key.to_string(), c, false));
+                        per_key.len() - 1
+                    }
+                };
+                let entry = &mut per_key[idx];
+                entry.1.retain(|d| keep(d));
+                entry.2 |= pin;
+                if entry.1.is_empty() {
+                    return Err(format!("{what} cannot be satisfied on {key}"));
+                }
+                Ok(())
+            };
+        let mut schedule_anyway_seen = 0;
+        for &(gi, required) in &t.spreads {
+            if !required {
+                schedule_anyway_seen += 1;
+                if schedule_anyway_seen <= relaxed.schedule_anyway {
+                    continue;
+                }
+            }
+            let g = &self.groups[gi];
+            let Kind::Spread {
+                max_skew,
+                min_domains,
+                honor_node_affinity,
+            } = g.id.kind
+            else {
+                continue;
+            };
+            let min = self.global_min(g, min_domains, honor_node_affinity, pod_reqs);
+            let keep = |d: &str| g.count(d) + 1 <= min + max_skew;
+            narrow(&g.id.key, true, &keep, "topology spread")?;
+        }
+        let affinity = t
+            .affinity
+            .iter()
+            .chain(t.preferred_affinity.iter().skip(relaxed.preferred_affinity));
+        for &gi in affinity {
+            let g = &self.groups[gi];
+            let any = g.counts.values().any(|c| *c > 0);
+            if any {
+                narrow(&g.id.key, true, &|d: &str| g.count(d) > 0, "pod affinity")?;
+            } else if g.selects(&pod.namespace, &pod.labels) {
+                narrow(&g.id.key, true, &|_: &str| true, "pod affinity")?;
+            } else {
+                return Err(format!(
+                    "pod affinity on {}: no matching pod is scheduled",
+                    g.id.key
+                ));
+            }
+        }
+        let anti = t
+            .anti
+            .iter()
+            .chain(t.preferred_anti.iter().skip(relaxed.preferred_anti));
+        for &gi in anti {
+            let g = &self.groups[gi];
+            narrow(
+                &g.id.key,
+                true,
+                &|d: &str| g.count(d) == 0,
+                "pod anti-affinity",
+            )?;
+        }
+        for &gi in &t.inverse {
+            let g = &self.groups[gi];
+            narrow(
+                &g.id.key,
+                false,
+                &|d: &str| g.owners.get(d).copied().unwrap_or(0) == 0,
+                "another pod's anti-affinity",
+            )?;
+        }
+        // Pin: the least crowded domain of the spreads on that key, then by name.
+        for (key, values, pin) in &mut per_key {
+            if *pin && values.len() > 1 {
+                let crowd = |d: &str| -> u32 {
+                    t.spreads
+                        .iter()
+                        .map(|&(gi, _)| &self.groups[gi])
+                        .filter(|g| &g.id.key == key)
+                        .map(|g| g.count(d))
+                        .sum()
+                };
+                let best = values
+                    .iter()
+                    .min_by(|a, b| crowd(a).cmp(&crowd(b)).then_with(|| a.cmp(b)))
+                    .cloned();
+                *values = best.into_iter().collect();
+            }
+        }
+        Ok(per_key)
+    }
+
+    fn global_min(
+        &self,
+        g: &Group,
+        min_domains: Option<u32>,
+        honor: bool,
+        pod_reqs: &Requirements,
+    ) -> u32 {
+        if g.id.key == labels::HOSTNAME {
+            // A new node is always a possible domain with no pods.
+            return 0;
+        }
+        let Some(domains) = self.universe.get(&g.id.key) else {
+            return 0;
+        };
+        let eligible: Vec<&String> = domains
+            .iter()
+            .filter(|d| !honor || pod_reqs.get(&g.id.key).is_none_or(|r| r.has(d)))
+            .collect();
+        if min_domains.is_some_and(|m| (eligible.len() as u32) < m) {
+            return 0;
+        }
+        eligible.iter().map(|d| g.count(d)).min().unwrap_or(0)
+    }
+}
