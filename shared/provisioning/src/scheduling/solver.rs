@@ -111,8 +111,26 @@ struct Attempt {
     tolerate_prefer_no_schedule: bool,
 }
 
+/// Which zones (by index) and capacity types a claim's requirements allow.
+struct OfferFilter {
+    zone_ok: Vec<bool>,
+    ct_ok: [bool; 2],
+}
+
+impl OfferFilter {
+    fn allows(&self, zone: u16, ct: CapacityType) -> bool {
+        self.zone_ok[zone as usize] && self.ct_ok[ct as usize]
+    }
+}
+
 struct Solver<'a> {
     p: &'a Problem,
+    zone_names: Vec<String>,
+    /// Available offerings per type, zone as an index into `zone_names`.
+    offers: Vec<Vec<(u16, CapacityType)>>,
+    /// Claims that may still take a pod (the smallest pending pod still fits).
+    open: Vec<usize>,
+    smallest_pod: Resources,
     type_labels: Vec<TypeLabels>,
     pools: Vec<PoolState<'a>>,
     nodes: Vec<NodeState>,
@@ -193,8 +211,52 @@ impl<'a> Solver<'a> {
                 ports: vec![],
             })
             .collect();
+        let zone_names = p.catalog.zones();
+        let offers = p
+            .catalog
+            .instance_types
+            .iter()
+            .map(|it| {
+                it.offerings
+                    .iter()
+                    .filter(|o| o.available)
+                    .filter_map(|o| {
+                        Some((
+                            zone_names.binary_search(&o.zone).ok()? as u16,
+                            o.capacity_type,
+                        ))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut smallest_pod = p
+            .pending
+            .first()
+            .map(|pod| pod.requests.clone())
+            .unwrap_or_default();
+        for pod in &p.pending {
+            for idx in [crate::resources::CPU, crate::resources::MEMORY] {
+                smallest_pod.set_fixed(idx, smallest_pod.fixed(idx).min(pod.requests.fixed(idx)));
+            }
+        }
         let mut s = Solver {
             p,
+            zone_names,
+            offers,
+            open: Vec::new(),
+            smallest_pod: {
+                let mut r = Resources::new();
+                r.set_fixed(
+                    crate::resources::CPU,
+                    smallest_pod.fixed(crate::resources::CPU),
+                );
+                r.set_fixed(
+                    crate::resources::MEMORY,
+                    smallest_pod.fixed(crate::resources::MEMORY),
+                );
+                r.set_fixed(crate::resources::PODS, 1);
+                r
+            },
             type_labels,
             pools,
             nodes,
@@ -382,8 +444,10 @@ impl<'a> Solver<'a> {
                 return Ok(());
             }
         }
-        for ci in 0..self.claims.len() {
+        for k in 0..self.open.len() {
+            let ci = self.open[k];
             if self.try_claim(i, ci, &reqs, a) {
+                self.close_if_full(k);
                 return Ok(());
             }
         }
@@ -435,8 +499,9 @@ impl<'a> Solver<'a> {
         let t = &self.pod_topology[i];
         if !t.is_empty() {
             let mut candidates = |k: &str| node.labels.get(k).map(|v| vec![v.clone()]);
+            let host = node.labels.get(labels::HOSTNAME).unwrap_or(&node.name);
             self.topology
-                .allowed_domains(pod, t, a.topo, reqs, &mut candidates)?;
+                .allowed_domains(pod, t, a.topo, reqs, host, &mut candidates)?;
         }
         let state = &mut self.nodes[ni];
         state.used = used;
@@ -476,47 +541,45 @@ impl<'a> Solver<'a> {
         if claim.reqs.compatible(reqs).is_err() {
             return false;
         }
-        let mut merged = claim.reqs.clone();
-        merged.add_all(reqs);
+        // Most pods add no requirement: keep the claim's own until something changes.
+        let mut merged: Option<Requirements> = None;
+        if !reqs.is_empty() {
+            let mut m = claim.reqs.clone();
+            m.add_all(reqs);
+            merged = Some(m);
+        }
         let t = &self.pod_topology[i];
         if !t.is_empty() {
-            let universe = &self.topology;
-            let mut candidates = |k: &str| -> Option<Vec<String>> {
-                if k == labels::HOSTNAME {
-                    return Some(vec![claim.host.clone()]);
-                }
-                let from: Vec<String> = match k {
-                    labels::ZONE => claim.zones.clone(),
-                    labels::CAPACITY_TYPE => claim.capacity_types.clone(),
-                    _ => universe.domains(k)?.iter().cloned().collect(),
-                };
-                Some(
-                    from.into_iter()
-                        .filter(|d| merged.get(k).is_none_or(|r| r.has(d)))
-                        .collect(),
-                )
+            let current = merged.as_ref().unwrap_or(&claim.reqs);
+            let topology = &self.topology;
+            let mut candidates = |k: &str| {
+                claim_candidates(topology, &claim.zones, &claim.capacity_types, current, k)
             };
-            let Ok(domains) = self
-                .topology
-                .allowed_domains(pod, t, a.topo, reqs, &mut candidates)
+            let Ok(domains) =
+                self.topology
+                    .allowed_domains(pod, t, a.topo, reqs, &claim.host, &mut candidates)
             else {
                 return false;
             };
-            for (k, values, _) in domains {
-                if k != labels::HOSTNAME {
-                    merged.add(&k, Requirement::one_of(values));
-                }
+            for (k, values) in domains {
+                let m = merged.get_or_insert_with(|| claim.reqs.clone());
+                m.add(&k, Requirement::one_of(values));
             }
         }
-        let check_labels = !reqs.is_empty() || merged != claim.reqs;
+        let effective = merged.as_ref().unwrap_or(&claim.reqs);
+        let filter = merged.as_ref().map(|m| self.offer_filter(m));
         let types: Vec<u32> = claim
             .types
             .iter()
             .copied()
             .filter(|&ty| used.fits_in(&pool.alloc[ty as usize]))
-            .filter(|&ty| !check_labels || self.type_allowed(ty, &merged))
+            .filter(|&ty| {
+                filter
+                    .as_ref()
+                    .is_none_or(|f| self.type_allowed(ty, effective, f))
+            })
             .collect();
-        if types.is_empty() || !self.min_values_ok(&types, &merged) {
+        if types.is_empty() || !self.min_values_ok(&types, effective) {
             return false;
         }
         let host = claim.host.clone();
@@ -527,10 +590,35 @@ impl<'a> Solver<'a> {
         true
     }
 
-    fn type_allowed(&self, ty: u32, reqs: &Requirements) -> bool {
-        let it = &self.p.catalog.instance_types[ty as usize];
+    /// Stops offering a claim to pods once not even the smallest pending pod fits.
+    fn close_if_full(&mut self, k: usize) {
+        let c = &self.claims[self.open[k]];
+        let mut need = c.used.clone();
+        need.add(&self.smallest_pod);
+        if !need.fits_in(&c.max_alloc) {
+            self.open.remove(k);
+        }
+    }
+
+    fn type_allowed(&self, ty: u32, reqs: &Requirements, f: &OfferFilter) -> bool {
         labels_satisfy(&self.type_labels[ty as usize], reqs)
-            && it.offerings.iter().any(|o| offering_allowed(o, reqs))
+            && self.offers[ty as usize]
+                .iter()
+                .any(|&(z, ct)| f.allows(z, ct))
+    }
+
+    fn offer_filter(&self, reqs: &Requirements) -> OfferFilter {
+        let zone = reqs.get(labels::ZONE);
+        let ct = reqs.get(labels::CAPACITY_TYPE);
+        OfferFilter {
+            zone_ok: self
+                .zone_names
+                .iter()
+                .map(|z| zone.is_none_or(|r| r.has(z)))
+                .collect(),
+            ct_ok: [CapacityType::Spot, CapacityType::OnDemand]
+                .map(|c| ct.is_none_or(|r| r.has(c.as_str()))),
+        }
     }
 
     fn min_values_ok(&self, types: &[u32], reqs: &Requirements) -> bool {
@@ -602,11 +690,12 @@ impl<'a> Solver<'a> {
                 .all(|(name, _)| pool.capacity[ty as usize].get(name) <= rem.get(name)),
             _ => true,
         };
+        let filter = self.offer_filter(&merged);
         let mut types: Vec<u32> = pool
             .base
             .iter()
             .copied()
-            .filter(|&ty| self.type_allowed(ty, &merged))
+            .filter(|&ty| self.type_allowed(ty, &merged, &filter))
             .collect();
         if types.is_empty() {
             return Err(format!("no instance type satisfies {}", describe(reqs)));
@@ -630,29 +719,16 @@ impl<'a> Solver<'a> {
         let t = &self.pod_topology[i];
         if !t.is_empty() {
             let (zones, cts) = self.offered_domains(&types, &merged);
-            let universe = &self.topology;
-            let mut candidates = |k: &str| -> Option<Vec<String>> {
-                let from: Vec<String> = match k {
-                    labels::HOSTNAME => return Some(vec![host.clone()]),
-                    labels::ZONE => zones.clone(),
-                    labels::CAPACITY_TYPE => cts.clone(),
-                    _ => universe.domains(k)?.iter().cloned().collect(),
-                };
-                Some(
-                    from.into_iter()
-                        .filter(|d| merged.get(k).is_none_or(|r| r.has(d)))
-                        .collect(),
-                )
-            };
-            let domains = self
-                .topology
-                .allowed_domains(pod, t, a.topo, reqs, &mut candidates)?;
-            for (k, values, _) in domains {
-                if k != labels::HOSTNAME {
-                    merged.add(&k, Requirement::one_of(values));
-                }
+            let topology = &self.topology;
+            let mut candidates = |k: &str| claim_candidates(topology, &zones, &cts, &merged, k);
+            let domains =
+                self.topology
+                    .allowed_domains(pod, t, a.topo, reqs, &host, &mut candidates)?;
+            for (k, values) in domains {
+                merged.add(&k, Requirement::one_of(values));
             }
-            types.retain(|&ty| self.type_allowed(ty, &merged));
+            let filter = self.offer_filter(&merged);
+            types.retain(|&ty| self.type_allowed(ty, &merged, &filter));
             if types.is_empty() {
                 return Err("no instance type is offered in the domains topology allows".into());
             }
@@ -675,7 +751,9 @@ impl<'a> Solver<'a> {
             charge: Resources::new(),
         });
         let ci = self.claims.len() - 1;
-        self.commit_claim(ci, i, used, merged, types);
+        self.open.push(ci);
+        self.commit_claim(ci, i, used, Some(merged), types);
+        self.close_if_full(self.open.len() - 1);
         let claim = &self.claims[ci];
         let domains = |k: &str| claim_domains(claim, &host, k);
         self.topology.record(pod, &self.pod_topology[i], &domains);
@@ -704,22 +782,29 @@ impl<'a> Solver<'a> {
 
     /// Zones and capacity types with an allowed, available offering among `types`.
     fn offered_domains(&self, types: &[u32], reqs: &Requirements) -> (Vec<String>, Vec<String>) {
-        let mut zones = BTreeSet::new();
-        let mut cts = BTreeSet::new();
+        let f = self.offer_filter(reqs);
+        let mut zones = vec![false; self.zone_names.len()];
+        let mut cts = [false; 2];
         for &t in types {
-            for o in &self.p.catalog.instance_types[t as usize].offerings {
-                if offering_allowed(o, reqs) {
-                    zones.insert(o.zone.clone());
-                    cts.insert(o.capacity_type);
+            for &(z, ct) in &self.offers[t as usize] {
+                if f.allows(z, ct) {
+                    zones[z as usize] = true;
+                    cts[ct as usize] = true;
                 }
             }
         }
-        (
-            zones.into_iter().collect(),
-            cts.into_iter()
-                .map(|c: CapacityType| c.as_str().to_string())
-                .collect(),
-        )
+        let zones = zones
+            .iter()
+            .zip(&self.zone_names)
+            .filter(|(on, _)| **on)
+            .map(|(_, z)| z.clone())
+            .collect();
+        let cts = [CapacityType::OnDemand, CapacityType::Spot]
+            .into_iter()
+            .filter(|c| cts[*c as usize])
+            .map(|c| c.as_str().to_string())
+            .collect();
+        (zones, cts)
     }
 
     fn commit_claim(
@@ -727,10 +812,16 @@ impl<'a> Solver<'a> {
         ci: usize,
         i: usize,
         used: Resources,
-        reqs: Requirements,
+        reqs: Option<Requirements>,
         types: Vec<u32>,
     ) {
-        let (zones, cts) = self.offered_domains(&types, &reqs);
+        let claim = &self.claims[ci];
+        let unchanged = reqs.is_none() && types.len() == claim.types.len();
+        let (zones, cts) = if unchanged {
+            (claim.zones.clone(), claim.capacity_types.clone())
+        } else {
+            self.offered_domains(&types, reqs.as_ref().unwrap_or(&claim.reqs))
+        };
         let pool = &mut self.pools[self.claims[ci].pool];
         let mut max_alloc = Resources::new();
         let mut charge = Resources::new();
@@ -747,7 +838,9 @@ impl<'a> Solver<'a> {
         claim.charge = charge;
         claim.max_alloc = max_alloc;
         claim.used = used;
-        claim.reqs = reqs;
+        if let Some(reqs) = reqs {
+            claim.reqs = reqs;
+        }
         claim.types = types;
         claim.zones = zones;
         claim.capacity_types = cts;
@@ -865,6 +958,28 @@ impl<'a> Solver<'a> {
             requirements: c.reqs.clone(),
         }
     }
+}
+
+/// A claim's possible domains for a key: its offered zones and capacity types, else the
+/// known values of the key, each as far as the claim's requirements allow.
+fn claim_candidates(
+    topology: &Topology,
+    zones: &[String],
+    cts: &[String],
+    reqs: &Requirements,
+    key: &str,
+) -> Option<Vec<String>> {
+    let allowed = |d: &&String| reqs.get(key).is_none_or(|r| r.has(d));
+    Some(match key {
+        labels::ZONE => zones.iter().filter(allowed).cloned().collect(),
+        labels::CAPACITY_TYPE => cts.iter().filter(allowed).cloned().collect(),
+        _ => topology
+            .domains(key)?
+            .iter()
+            .filter(allowed)
+            .cloned()
+            .collect(),
+    })
 }
 
 fn claim_domains(claim: &Claim, host: &str, key: &str) -> Vec<String> {

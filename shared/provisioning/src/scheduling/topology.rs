@@ -28,13 +28,36 @@ struct GroupKey {
     selector: Option<Selector>,
 }
 
+/// FxHash: the domain maps are probed once per pod and candidate node, with short
+/// keys; SipHash's DoS resistance buys nothing here and costs most of the solve time.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type DomainCounts = HashMap<String, u32, std::hash::BuildHasherDefault<FxHasher>>;
+
 #[derive(Debug)]
 struct Group {
     id: GroupKey,
     /// Pods the selector matches, per domain.
-    counts: HashMap<String, u32>,
+    counts: DomainCounts,
+    /// How many pods the selector matches in all.
+    total: u32,
     /// Anti-affinity only: where pods owning the term run (they repel matching pods).
-    owners: HashMap<String, u32>,
+    owners: DomainCounts,
 }
 
 impl Group {
@@ -116,8 +139,9 @@ impl Topology {
         }
         self.groups.push(Group {
             id: id.clone(),
-            counts: HashMap::new(),
-            owners: HashMap::new(),
+            counts: DomainCounts::default(),
+            total: 0,
+            owners: DomainCounts::default(),
         });
         self.index.insert(id, self.groups.len() - 1);
         self.groups.len() - 1
@@ -198,6 +222,7 @@ impl Topology {
             // Spreads and affinities count only a known domain; anti-affinity counts
             // every possible one, so no later pod can break it.
             if ds.len() == 1 || g.id.kind == Kind::AntiAffinity {
+                g.total += 1;
                 for d in ds {
                     *g.counts.entry(d).or_default() += 1;
                 }
@@ -212,45 +237,91 @@ impl Topology {
     }
 
     /// Narrows, per topology key, the candidate domains of a node or claim to those the
-    /// pod may use. `candidates(key)` lists the target's domains for a key (`None`: the
-    /// target has no such label). Returns the allowed values per key, a single value
-    /// where the pod's own constraints pin the claim.
+    /// pod may use. `host` is the target's hostname domain; `candidates(key)` lists its
+    /// domains for any other key (`None`: the target has no such label). Returns the
+    /// allowed values per key (hostname excluded), a single value where the pod's own
+    /// constraints pin the claim.
     pub fn allowed_domains(
         &self,
         pod: &PodModel,
         t: &PodTopology,
         relaxed: Relaxed,
         pod_reqs: &Requirements,
+        host: &str,
         candidates: &mut dyn FnMut(&str) -> Option<Vec<String>>,
-    ) -> Result<Vec<(String, Vec<String>, bool)>, String> {
-        let mut per_key: Vec<(String, Vec<String>, bool)> = Vec::new();
-        let mut narrow =
-            |key: &str, pin: bool, keep: &dyn Fn(&str) -> bool, what: &str| -> Result<(), String> {
-                let idx = match per_key.iter().position(|(k, _, _)| k == key) {
-                    Some(i) => i,
-                    None => {
-                        let c =
-                            candidates(key).ok_or_else(|| format!("no {key} domain for {what}"))?;
-                        per_key.push((key.to_string(), c, false));
-                        per_key.len() - 1
-                    }
-                };
-                let entry = &mut per_key[idx];
-                entry.1.retain(|d| keep(d));
-                entry.2 |= pin;
-                if entry.1.is_empty() {
-                    return Err(format!("{what} cannot be satisfied on {key}"));
-                }
-                Ok(())
-            };
-        let mut schedule_anyway_seen = 0;
-        for &(gi, required) in &t.spreads {
+    ) -> Result<Vec<(String, Vec<String>)>, &'static str> {
+        let spreads = t.spreads.iter().scan(0usize, |anyway, &(gi, required)| {
             if !required {
-                schedule_anyway_seen += 1;
-                if schedule_anyway_seen <= relaxed.schedule_anyway {
-                    continue;
+                *anyway += 1;
+            }
+            Some((gi, required || *anyway > relaxed.schedule_anyway))
+        });
+        let spreads: Vec<usize> = spreads
+            .filter(|(_, active)| *active)
+            .map(|(gi, _)| gi)
+            .collect();
+        let affinity = t
+            .affinity
+            .iter()
+            .chain(t.preferred_affinity.iter().skip(relaxed.preferred_affinity));
+        let anti = t
+            .anti
+            .iter()
+            .chain(t.preferred_anti.iter().skip(relaxed.preferred_anti));
+        // Hostname constraints first: the target is exactly one domain, no allocation.
+        for &gi in &spreads {
+            let g = &self.groups[gi];
+            if let Kind::Spread { max_skew, .. } = g.id.kind
+                && g.id.key == labels::HOSTNAME
+                && g.count(host) + 1 > max_skew
+            {
+                return Err("topology spread on hostname");
+            }
+        }
+        for &gi in affinity.clone() {
+            let g = &self.groups[gi];
+            if g.id.key == labels::HOSTNAME && g.count(host) == 0 {
+                let anywhere = g.total > 0;
+                if anywhere || !g.selects(&pod.namespace, &pod.labels) {
+                    return Err("pod affinity on hostname");
                 }
             }
+        }
+        for &gi in anti.clone() {
+            let g = &self.groups[gi];
+            if g.id.key == labels::HOSTNAME && g.count(host) > 0 {
+                return Err("pod anti-affinity on hostname");
+            }
+        }
+        for &gi in &t.inverse {
+            let g = &self.groups[gi];
+            if g.id.key == labels::HOSTNAME && g.owners.get(host).is_some_and(|c| *c > 0) {
+                return Err("another pod's anti-affinity on hostname");
+            }
+        }
+
+        let mut per_key: Vec<(String, Vec<String>, bool)> = Vec::new();
+        let mut narrow = |key: &str,
+                          pin: bool,
+                          keep: &dyn Fn(&str) -> bool,
+                          what: &'static str|
+         -> Result<(), &'static str> {
+            let idx = match per_key.iter().position(|(k, _, _)| k == key) {
+                Some(i) => i,
+                None => {
+                    per_key.push((key.to_string(), candidates(key).ok_or(what)?, false));
+                    per_key.len() - 1
+                }
+            };
+            let entry = &mut per_key[idx];
+            entry.1.retain(|d| keep(d));
+            entry.2 |= pin;
+            if entry.1.is_empty() {
+                return Err(what);
+            }
+            Ok(())
+        };
+        for &gi in &spreads {
             let g = &self.groups[gi];
             let Kind::Spread {
                 max_skew,
@@ -260,69 +331,66 @@ impl Topology {
             else {
                 continue;
             };
+            if g.id.key == labels::HOSTNAME {
+                continue;
+            }
             let min = self.global_min(g, min_domains, honor_node_affinity, pod_reqs);
-            let keep = |d: &str| g.count(d) + 1 <= min + max_skew;
+            let keep = |d: &str| g.count(d) < min + max_skew;
             narrow(&g.id.key, true, &keep, "topology spread")?;
         }
-        let affinity = t
-            .affinity
-            .iter()
-            .chain(t.preferred_affinity.iter().skip(relaxed.preferred_affinity));
         for &gi in affinity {
             let g = &self.groups[gi];
-            let any = g.counts.values().any(|c| *c > 0);
-            if any {
+            if g.id.key == labels::HOSTNAME {
+                continue;
+            }
+            if g.total > 0 {
                 narrow(&g.id.key, true, &|d: &str| g.count(d) > 0, "pod affinity")?;
             } else if g.selects(&pod.namespace, &pod.labels) {
                 narrow(&g.id.key, true, &|_: &str| true, "pod affinity")?;
             } else {
-                return Err(format!(
-                    "pod affinity on {}: no matching pod is scheduled",
-                    g.id.key
-                ));
+                return Err("pod affinity: no matching pod is scheduled");
             }
         }
-        let anti = t
-            .anti
-            .iter()
-            .chain(t.preferred_anti.iter().skip(relaxed.preferred_anti));
         for &gi in anti {
             let g = &self.groups[gi];
-            narrow(
-                &g.id.key,
-                true,
-                &|d: &str| g.count(d) == 0,
-                "pod anti-affinity",
-            )?;
+            if g.id.key != labels::HOSTNAME {
+                narrow(
+                    &g.id.key,
+                    true,
+                    &|d: &str| g.count(d) == 0,
+                    "pod anti-affinity",
+                )?;
+            }
         }
         for &gi in &t.inverse {
             let g = &self.groups[gi];
-            narrow(
-                &g.id.key,
-                false,
-                &|d: &str| g.owners.get(d).copied().unwrap_or(0) == 0,
-                "another pod's anti-affinity",
-            )?;
-        }
-        // Pin: the least crowded domain of the spreads on that key, then by name.
-        for (key, values, pin) in &mut per_key {
-            if *pin && values.len() > 1 {
-                let crowd = |d: &str| -> u32 {
-                    t.spreads
-                        .iter()
-                        .map(|&(gi, _)| &self.groups[gi])
-                        .filter(|g| &g.id.key == key)
-                        .map(|g| g.count(d))
-                        .sum()
-                };
-                let best = values
-                    .iter()
-                    .min_by(|a, b| crowd(a).cmp(&crowd(b)).then_with(|| a.cmp(b)))
-                    .cloned();
-                *values = best.into_iter().collect();
+            if g.id.key != labels::HOSTNAME {
+                let free = |d: &str| g.owners.get(d).copied().unwrap_or(0) == 0;
+                narrow(&g.id.key, false, &free, "another pod's anti-affinity")?;
             }
         }
-        Ok(per_key)
+        // Pin: the least crowded domain of the spreads on that key, then by name.
+        Ok(per_key
+            .into_iter()
+            .map(|(key, mut values, pin)| {
+                if pin && values.len() > 1 {
+                    let crowd = |d: &str| -> u32 {
+                        spreads
+                            .iter()
+                            .map(|&gi| &self.groups[gi])
+                            .filter(|g| g.id.key == key)
+                            .map(|g| g.count(d))
+                            .sum()
+                    };
+                    let best = values
+                        .iter()
+                        .min_by(|a, b| crowd(a).cmp(&crowd(b)).then_with(|| a.cmp(b)))
+                        .cloned();
+                    values = best.into_iter().collect();
+                }
+                (key, values)
+            })
+            .collect())
     }
 
     fn global_min(
