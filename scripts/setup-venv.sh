@@ -19,6 +19,7 @@ pins=(
   "moto[server]==5.2.5"
   "boto3==1.44.8"
   "botocore==1.44.8"
+  "PyYAML==6.0.3"
 )
 stamp="$venv/.nodeless-pins"
 want="$(printf '%s\n' "${pins[@]}")"
@@ -32,6 +33,6 @@ if [[ ! -x "$venv/bin/python" ]]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
-"$venv/bin/python" -c 'import moto, boto3, flask, werkzeug' # fail here, not at sandbox start
+"$venv/bin/python" -c 'import moto, boto3, flask, werkzeug, yaml' # fail here, not at sandbox start
 printf '%s\n' "${pins[@]}" > "$stamp"
 "$venv/bin/python" -c 'import moto; print("moto", moto.__version__, "(installed into '"$venv"')")'

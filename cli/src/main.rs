@@ -1,6 +1,7 @@
 //! `nodeless`: the command line. `simulate` answers "what would be launched for these
 //! pods?" offline, with the same decision code the provisioner runs in AWS.
 
+mod catalog;
 mod simulate;
 mod table;
 
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Simulate provisioning for manifests, offline.
     Simulate(simulate::Args),
+    /// Write an instance-type catalog file (the contract's format).
+    Catalog(catalog::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
     // A panic is a bug of ours, not bad input: report it as an internal error (exit 1).
     let outcome = std::panic::catch_unwind(|| match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Catalog(args) => catalog::run(args),
     });
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -137,9 +137,9 @@ impl Resources {
 
     /// The first resource whose request exceeds `capacity`, if any.
     pub fn exceeds<'a>(&'a self, capacity: &Resources) -> Option<&'a str> {
-        for i in 0..FIXED {
-            if self.fixed[i] > capacity.fixed[i] {
-                return Some(FIXED_NAMES[i]);
+        for ((want, have), name) in self.fixed.iter().zip(&capacity.fixed).zip(FIXED_NAMES) {
+            if want > have {
+                return Some(name);
             }
         }
         self.extended

@@ -217,6 +217,52 @@ pub fn parse_catalog_json(file: &str, text: &str) -> Result<Catalog> {
     })
 }
 
+/// Writes a catalog in the contract's format (for `nodeless catalog --builtin`).
+pub fn catalog_to_json(c: &Catalog) -> serde_json::Value {
+    use serde_json::json;
+    let types: Vec<serde_json::Value> = c
+        .instance_types
+        .iter()
+        .map(|t| {
+            let mut v = json!({
+                "name": t.name,
+                "architecture": t.architecture.as_str(),
+                "vcpu": t.vcpu,
+                "memoryMiB": t.memory_mib,
+                "maxPods": t.max_pods,
+                "ephemeralStorageGiB": t.ephemeral_storage_gib,
+                "offerings": t.offerings.iter().map(|o| json!({
+                    "zone": o.zone, "capacityType": o.capacity_type.as_str(), "price": o.price, "available": o.available,
+                })).collect::<Vec<_>>(),
+            });
+            let obj = v.as_object_mut().expect("built as an object");
+            if !t.gpus.is_empty() {
+                obj.insert("gpus".into(), t.gpus.iter().map(|g| json!({
+                    "resource": g.resource, "count": g.count, "name": g.name, "manufacturer": g.manufacturer, "memoryMiB": g.memory_mib,
+                })).collect());
+            }
+            let optional = [
+                ("hypervisor", t.hypervisor.clone().map(serde_json::Value::from)),
+                ("cpuManufacturer", t.cpu_manufacturer.clone().map(serde_json::Value::from)),
+                ("networkBandwidthMbps", t.network_bandwidth_mbps.map(serde_json::Value::from)),
+                ("ebsBandwidthMbps", t.ebs_bandwidth_mbps.map(serde_json::Value::from)),
+                ("localNvmeGiB", t.local_nvme_gib.map(serde_json::Value::from)),
+            ];
+            for (k, val) in optional {
+                if let Some(val) = val {
+                    obj.insert(k.into(), val);
+                }
+            }
+            if !t.extended_resources.is_empty() {
+                let m: serde_json::Map<String, serde_json::Value> = t.extended_resources.iter().map(|(k, n)| (k.clone(), json!(n))).collect();
+                obj.insert("extendedResources".into(), m.into());
+            }
+            v
+        })
+        .collect();
+    json!({"region": c.region, "instanceTypes": types})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ mod json;
 mod labels;
 
 pub use allocatable::{EvictionThreshold, KubeletConfig, allocatable};
-pub use json::parse_catalog_json;
+pub use json::{catalog_to_json, parse_catalog_json};
 pub use labels::name_labels;
 
 use crate::resources::Resources;
