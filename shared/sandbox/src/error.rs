@@ -19,7 +19,11 @@ pub enum Error {
     Kube(#[from] kube::Error),
     /// A store operation refused, carrying the Kubernetes `Status` the HTTP API would answer.
     #[error("{reason} ({code}): {message}")]
-    Api { code: u16, reason: String, message: String },
+    Api {
+        code: u16,
+        reason: String,
+        message: String,
+    },
     /// No Python with moto was found (the venv is missing).
     #[error("moto is not installed: no Python interpreter at {tried}; {hint}")]
     MotoNotInstalled { tried: String, hint: String },
@@ -28,7 +32,11 @@ pub enum Error {
     MotoStart { command: String, message: String },
     /// A request to moto failed (no answer, or a non-2xx status with moto's error body).
     #[error("moto request {request} failed (status {status:?}): {message}")]
-    MotoRequest { request: String, status: Option<u16>, message: String },
+    MotoRequest {
+        request: String,
+        status: Option<u16>,
+        message: String,
+    },
 }
 
 /// `Result` with the crate's error.
