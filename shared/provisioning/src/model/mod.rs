@@ -18,6 +18,10 @@ use crate::requirements::Requirements;
 use crate::resources::Resources;
 use crate::taints::Taint;
 
+/// The most pods one simulation takes: Kubernetes allows 2^31 replicas, but expanding
+/// them would exhaust memory long before answering (found by fuzzing).
+pub const MAX_PODS: usize = 1_000_000;
+
 /// A Fargate profile selector: a namespace and labels that must all match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FargateProfile {
@@ -115,10 +119,16 @@ impl Problem {
             if owned_by_input_deployment {
                 continue;
             }
-            let count = match kind {
-                WorkloadKind::Job => w.spec.parallelism.unwrap_or(1),
-                _ => w.spec.replicas.unwrap_or(1),
+            let (count, field) = match kind {
+                WorkloadKind::Job => (w.spec.parallelism.unwrap_or(1), "spec.parallelism"),
+                _ => (w.spec.replicas.unwrap_or(1), "spec.replicas"),
             };
+            if pods.len() + count as usize > MAX_PODS {
+                return Err(loc.error(
+                    field,
+                    format!("{count} pods would take the input past {MAX_PODS} pods, more than one simulation handles"),
+                ));
+            }
             let mut meta = w.spec.template.metadata.clone();
             meta.namespace = Some(ns.clone());
             let base = w.metadata.name.clone().unwrap_or_default();

@@ -35,11 +35,16 @@ struct FxHasher(u64);
 
 impl std::hash::Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
             let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x517c_c1b7_2722_0a95);
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        // The tail byte by byte: a variable-length copy would call memmove.
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
         }
     }
     fn finish(&self) -> u64 {
@@ -56,6 +61,8 @@ struct Group {
     counts: DomainCounts,
     /// How many pods the selector matches in all.
     total: u32,
+    /// Keyed on kubernetes.io/hostname (checked per pod and node: no string compare).
+    on_hostname: bool,
     /// Anti-affinity only: where pods owning the term run (they repel matching pods).
     owners: DomainCounts,
 }
@@ -141,6 +148,7 @@ impl Topology {
             id: id.clone(),
             counts: DomainCounts::default(),
             total: 0,
+            on_hostname: id.key == labels::HOSTNAME,
             owners: DomainCounts::default(),
         });
         self.index.insert(id, self.groups.len() - 1);
@@ -236,6 +244,57 @@ impl Topology {
         }
     }
 
+    /// Spread groups still honoured: DoNotSchedule ones, and ScheduleAnyway ones not relaxed.
+    fn active_spreads(t: &PodTopology, relaxed: Relaxed) -> Vec<usize> {
+        let mut anyway = 0;
+        t.spreads
+            .iter()
+            .filter(|&&(_, required)| {
+                if !required {
+                    anyway += 1;
+                }
+                required || anyway > relaxed.schedule_anyway
+            })
+            .map(|&(gi, _)| gi)
+            .collect()
+    }
+
+    /// The pod's hostname constraints that, once a node breaks them, it breaks for good
+    /// (counts only grow): spreads, its anti-affinity and others' anti-affinity against it.
+    /// Pods with the same list can share what was learnt about a node.
+    pub fn lasting_hostname_constraints(
+        &self,
+        t: &PodTopology,
+        relaxed: Relaxed,
+    ) -> Vec<(usize, u8)> {
+        let spreads = Self::active_spreads(t, relaxed)
+            .into_iter()
+            .map(|gi| (gi, 0));
+        let anti = t
+            .anti
+            .iter()
+            .chain(t.preferred_anti.iter().skip(relaxed.preferred_anti))
+            .map(|&gi| (gi, 1));
+        let inverse = t.inverse.iter().map(|&gi| (gi, 2));
+        spreads
+            .chain(anti)
+            .chain(inverse)
+            .filter(|&(gi, _)| self.groups[gi].on_hostname)
+            .collect()
+    }
+
+    /// Whether a node allows the constraints of [`Self::lasting_hostname_constraints`].
+    pub fn hostname_allows(&self, constraints: &[(usize, u8)], host: &str) -> bool {
+        constraints.iter().all(|&(gi, role)| {
+            let g = &self.groups[gi];
+            match (role, &g.id.kind) {
+                (0, Kind::Spread { max_skew, .. }) => g.count(host) < *max_skew,
+                (1, _) => g.count(host) == 0,
+                _ => g.owners.get(host).is_none_or(|c| *c == 0),
+            }
+        })
+    }
+
     /// Narrows, per topology key, the candidate domains of a node or claim to those the
     /// pod may use. `host` is the target's hostname domain; `candidates(key)` lists its
     /// domains for any other key (`None`: the target has no such label). Returns the
@@ -250,16 +309,7 @@ impl Topology {
         host: &str,
         candidates: &mut dyn FnMut(&str) -> Option<Vec<String>>,
     ) -> Result<Vec<(String, Vec<String>)>, &'static str> {
-        let spreads = t.spreads.iter().scan(0usize, |anyway, &(gi, required)| {
-            if !required {
-                *anyway += 1;
-            }
-            Some((gi, required || *anyway > relaxed.schedule_anyway))
-        });
-        let spreads: Vec<usize> = spreads
-            .filter(|(_, active)| *active)
-            .map(|(gi, _)| gi)
-            .collect();
+        let spreads = Self::active_spreads(t, relaxed);
         let affinity = t
             .affinity
             .iter()
@@ -272,7 +322,7 @@ impl Topology {
         for &gi in &spreads {
             let g = &self.groups[gi];
             if let Kind::Spread { max_skew, .. } = g.id.kind
-                && g.id.key == labels::HOSTNAME
+                && g.on_hostname
                 && g.count(host) + 1 > max_skew
             {
                 return Err("topology spread on hostname");
@@ -280,7 +330,7 @@ impl Topology {
         }
         for &gi in affinity.clone() {
             let g = &self.groups[gi];
-            if g.id.key == labels::HOSTNAME && g.count(host) == 0 {
+            if g.on_hostname && g.count(host) == 0 {
                 let anywhere = g.total > 0;
                 if anywhere || !g.selects(&pod.namespace, &pod.labels) {
                     return Err("pod affinity on hostname");
@@ -289,13 +339,13 @@ impl Topology {
         }
         for &gi in anti.clone() {
             let g = &self.groups[gi];
-            if g.id.key == labels::HOSTNAME && g.count(host) > 0 {
+            if g.on_hostname && g.count(host) > 0 {
                 return Err("pod anti-affinity on hostname");
             }
         }
         for &gi in &t.inverse {
             let g = &self.groups[gi];
-            if g.id.key == labels::HOSTNAME && g.owners.get(host).is_some_and(|c| *c > 0) {
+            if g.on_hostname && g.owners.get(host).is_some_and(|c| *c > 0) {
                 return Err("another pod's anti-affinity on hostname");
             }
         }
@@ -331,7 +381,7 @@ impl Topology {
             else {
                 continue;
             };
-            if g.id.key == labels::HOSTNAME {
+            if g.on_hostname {
                 continue;
             }
             let min = self.global_min(g, min_domains, honor_node_affinity, pod_reqs);
@@ -340,7 +390,7 @@ impl Topology {
         }
         for &gi in affinity {
             let g = &self.groups[gi];
-            if g.id.key == labels::HOSTNAME {
+            if g.on_hostname {
                 continue;
             }
             if g.total > 0 {
@@ -353,7 +403,7 @@ impl Topology {
         }
         for &gi in anti {
             let g = &self.groups[gi];
-            if g.id.key != labels::HOSTNAME {
+            if !g.on_hostname {
                 narrow(
                     &g.id.key,
                     true,
@@ -364,7 +414,7 @@ impl Topology {
         }
         for &gi in &t.inverse {
             let g = &self.groups[gi];
-            if g.id.key != labels::HOSTNAME {
+            if !g.on_hostname {
                 let free = |d: &str| g.owners.get(d).copied().unwrap_or(0) == 0;
                 narrow(&g.id.key, false, &free, "another pod's anti-affinity")?;
             }
@@ -400,7 +450,7 @@ impl Topology {
         honor: bool,
         pod_reqs: &Requirements,
     ) -> u32 {
-        if g.id.key == labels::HOSTNAME {
+        if g.on_hostname {
             // A new node is always a possible domain with no pods.
             return 0;
         }

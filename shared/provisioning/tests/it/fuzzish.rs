@@ -55,3 +55,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn absurd_replica_counts_are_bad_input_not_an_out_of_memory() {
+    let mut m = Manifests::default();
+    m.add_file("big.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: big}\nspec:\n  replicas: 4294967295\n  template: {spec: {containers: [{name: c}]}}\n")
+        .expect("parses");
+    let catalog =
+        parse_catalog_json("c.json", r#"{"region":"r","instanceTypes":[]}"#).expect("catalog");
+    let err = provisioning::simulate(m, catalog, &[])
+        .expect_err("rejected")
+        .to_string();
+    assert!(
+        err.contains("big.yaml") && err.contains("spec.replicas"),
+        "{err}"
+    );
+}
