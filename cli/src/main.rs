@@ -2,6 +2,8 @@
 //! pods?" offline, with the same decision code the provisioner runs in AWS.
 
 mod catalog;
+#[cfg(feature = "sandbox")]
+mod sandbox;
 mod simulate;
 mod table;
 
@@ -25,14 +27,25 @@ enum Command {
     Simulate(simulate::Args),
     /// Write an instance-type catalog file (the contract's format).
     Catalog(catalog::Args),
+    /// Run a local AWS account (moto) and EKS cluster (Kubernetes API emulator).
+    #[cfg(feature = "sandbox")]
+    #[command(subcommand)]
+    Sandbox(sandbox::Command),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(feature = "sandbox")]
+    if let Command::Sandbox(command) = &cli.command {
+        return sandbox::main(command);
+    }
     // A panic is a bug of ours, not bad input: report it as an internal error (exit 1).
     let outcome = std::panic::catch_unwind(|| match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Catalog(args) => catalog::run(args),
+        // Run above, on its own runtime and with its own errors.
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(_) => Ok(()),
     });
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -37,6 +37,25 @@ pub enum Error {
         status: Option<u16>,
         message: String,
     },
+    /// A Lambda function could not be invoked (no such function, no answer from the
+    /// runtime endpoint, an unreadable response). The function itself did not run or its
+    /// outcome is unknown.
+    #[error("invoking Lambda function `{function}`: {message}")]
+    Invoke { function: String, message: String },
+    /// The Lambda function ran and returned an error (Lambda's `X-Amz-Function-Error`).
+    #[error("Lambda function `{function}` failed: {error_type}: {message}")]
+    FunctionError {
+        function: String,
+        error_type: String,
+        message: String,
+    },
+    /// A schedule expression, SAM template or event-source setting the Lambda wiring
+    /// (schedule and SQS actors) cannot use.
+    #[error("Lambda wiring: {0}")]
+    LambdaWiring(String),
+    /// EC2 user data a node's bootstrap cannot read (the node actor).
+    #[error("user data: {0}")]
+    UserData(String),
 }
 
 /// `Result` with the crate's error.
