@@ -148,3 +148,127 @@ mod sandbox_up {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `nodeless simulate` as users and the contract's checker call it.
+mod simulate {
+    use std::process::{Command, Output};
+
+    fn nodeless(args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_nodeless"))
+            .args(args)
+            .output()
+            .expect("nodeless runs")
+    }
+
+    fn write(name: &str, text: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("nodeless-sim-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write input");
+        path.display().to_string()
+    }
+
+    const POOL: &str = "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: default}\nspec: {template: {spec: {requirements: []}}}\n";
+
+    #[test]
+    fn the_readme_example_runs_on_the_builtin_catalog() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/simulate");
+        let out = nodeless(&["simulate", "-f", dir, "--output", "json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("one JSON document");
+        assert_eq!(report["summary"]["pods"], 10);
+        assert_eq!(
+            report["fargate"].as_array().map(Vec::len),
+            Some(2),
+            "kube-system runs on Fargate"
+        );
+        assert!(
+            report["summary"]["nodeClaims"]
+                .as_u64()
+                .is_some_and(|n| n >= 1)
+        );
+    }
+
+    #[test]
+    fn bad_input_exits_2_naming_file_document_and_field() {
+        let file = write(
+            "bad-quantity.yaml",
+            &format!(
+                "{POOL}---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers: [{{name: c, resources: {{requests: {{memory: 12XB}}}}}}]\n"
+            ),
+        );
+        let out = nodeless(&["simulate", "-f", &file, "--output", "json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("bad-quantity.yaml")
+                && stderr.contains("document 1")
+                && stderr.contains("memory"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty(), "no partial answer on stdout");
+    }
+
+    #[test]
+    fn garbage_and_missing_files_exit_2_never_panic() {
+        let garbage = write("garbage.yaml", "\u{0}\u{1}: [ {{ }\n---\n- - -\n");
+        for args in [
+            vec!["simulate", "-f", garbage.as_str()],
+            vec!["simulate", "-f", "/no/such/file.yaml"],
+            vec![
+                "simulate",
+                "-f",
+                garbage.as_str(),
+                "--region",
+                "xx-nowhere-1",
+            ],
+            vec![
+                "simulate",
+                "-f",
+                garbage.as_str(),
+                "--catalog",
+                "/no/such/catalog.json",
+            ],
+        ] {
+            let out = nodeless(&args);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!out.stderr.is_empty());
+        }
+    }
+
+    #[test]
+    fn table_output_is_for_people() {
+        let file = write(
+            "one.yaml",
+            &format!(
+                "{POOL}---\napiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec: {{containers: [{{name: c, resources: {{requests: {{cpu: 100m}}}}}}]}}\n"
+            ),
+        );
+        let out = nodeless(&[
+            "simulate",
+            "-f",
+            &file,
+            "--region",
+            "us-west-2",
+            "--output",
+            "table",
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("NODE CLAIMS (1)") && text.contains("default"),
+            "{text}"
+        );
+    }
+}
