@@ -206,56 +206,37 @@ impl Requirement {
             (a, b) => a.or(b),
         };
         let min_values = self.min_values.max(other.min_values);
-        let mut out = match (self.complement, other.complement) {
-            (true, true) => {
-                let mut values = self.values.clone();
-                values.extend(other.values.iter().cloned());
-                values.sort();
-                values.dedup();
-                Requirement {
-                    complement: true,
-                    values,
-                    greater_than,
-                    less_than,
-                    min_values,
-                }
+        let mut out = if self.complement && other.complement {
+            let mut values = self.values.clone();
+            values.extend(other.values.iter().cloned());
+            values.sort();
+            values.dedup();
+            Requirement {
+                complement: true,
+                values,
+                greater_than,
+                less_than,
+                min_values,
             }
-            (true, false) => Requirement {
-                values: other
+        } else {
+            // The listed side bounds the result; the other side filters it.
+            let (listed, filter) = if self.complement {
+                (other, self)
+            } else {
+                (self, other)
+            };
+            Requirement {
+                values: listed
                     .values
                     .iter()
-                    .filter(|v| self.has(v))
+                    .filter(|v| filter.has(v))
                     .cloned()
                     .collect(),
                 complement: false,
                 greater_than,
                 less_than,
                 min_values,
-            },
-            (false, true) => Requirement {
-                values: self
-                    .values
-                    .iter()
-                    .filter(|v| other.has(v))
-                    .cloned()
-                    .collect(),
-                complement: false,
-                greater_than,
-                less_than,
-                min_values,
-            },
-            (false, false) => Requirement {
-                values: self
-                    .values
-                    .iter()
-                    .filter(|v| other.has(v))
-                    .cloned()
-                    .collect(),
-                complement: false,
-                greater_than,
-                less_than,
-                min_values,
-            },
+            }
         };
         if !out.complement {
             let (g, l) = (out.greater_than, out.less_than);

@@ -452,34 +452,147 @@ def patch_eks_responses(eks_responses: Any) -> None:
     eks_responses.EKSResponse.create_cluster = create_cluster_response
 
 
+# --------------------------------------------------------------------------- shared data
+
+class _UniquePaths(list):  # type: ignore[type-arg]
+    """A loader's search paths: every boto3.Session() appends boto3's data directory to
+    its session's loader; on a shared loader that would grow the list forever."""
+
+    def append(self, item: Any) -> None:
+        if item not in self:
+            super().append(item)
+
+
+def share_botocore_loaders() -> None:
+    """One botocore data loader per search path for the whole process.
+
+    moto opens a new boto3 Session() for many things (EC2's region list at import, three
+    times; every new account's region list; every EKS CreateCluster's role check), and
+    each Session gets a fresh loader that parses endpoints.json (1.2 MB) and, to list
+    EC2's regions, EC2's service model (0.5 MB gzip) again: six EC2 model parses and six
+    endpoints parses before the first cluster exists, ~1 s of CPU. Loaded data are
+    cached per loader and treated as read-only by botocore already (every client of a
+    session shares them), so sharing the loader across sessions returns the same data.
+    moto's own loader (moto.core.loaders, which merges moto-extras into what it loads)
+    stays separate; it is made one instance too, so the list of services is scanned once.
+    """
+    import botocore.loaders
+    import botocore.session
+    import moto.core.loaders
+    import moto.core.utils
+
+    lock = threading.Lock()
+
+    def shared(create: Any) -> Any:
+        loaders: dict[Any, Any] = {}
+
+        def create_loader(*args: Any) -> Any:
+            key = args
+            with lock:
+                loader = loaders.get(key)
+                if loader is None:
+                    loader = create(*args)
+                    paths = getattr(loader, "_search_paths", None)
+                    if isinstance(paths, list):
+                        loader._search_paths = _UniquePaths(paths)
+                    loaders[key] = loader
+                return loader
+
+        return create_loader
+
+    if getattr(botocore.session.create_loader, "_nodeless_shared", False):
+        return
+    botocore.session.create_loader = shared(botocore.loaders.create_loader)
+    botocore.session.create_loader._nodeless_shared = True
+    if getattr(moto.core.utils, "create_loader", None) is moto.core.loaders.create_loader:
+        moto.core.utils.create_loader = shared(moto.core.loaders.create_loader)
+
+
+def patch_iam_models(iam_models: Any) -> None:
+    """Every new account's IAM backend builds its ~1600 AWS managed policies from moto's
+    policy data: json.loads of the whole data, then a json.dumps of every document and
+    two date parses per policy, ~0.1 s per account. Those arguments are the same for every
+    account: compute them once (by asking moto's own AWSManagedPolicy.from_data for them),
+    and build only the per-account policy objects."""
+    backend = iam_models.IAMBackend
+    original = backend._init_aws_policies
+    policy_cls = iam_models.AWSManagedPolicy
+    from_data = getattr(policy_cls.from_data, "__func__", None)
+    cache: list[Any] = []
+    lock = threading.Lock()
+
+    def capture(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return args, kwargs
+
+    def arguments() -> list[tuple[tuple[Any, ...], dict[str, Any]]] | None:
+        with lock:
+            if not cache:
+                data = json.loads(iam_models.aws_managed_policies_data)
+                try:
+                    # from_data(cls, ...) returns cls(name, account_id=, region=, ...):
+                    # with `capture` as cls it returns the arguments instead.
+                    calls = [from_data(capture, name, "", "", d) for name, d in data.items()]
+                    for args, kwargs in calls:
+                        kwargs.pop("account_id")
+                        kwargs.pop("region")
+                except Exception:  # moto builds them differently now: keep its way
+                    LOG.warning("AWS managed policies: not sharing their data", exc_info=True)
+                    calls = None
+                cache.append(calls)
+            return cache[0]
+
+    def init_aws_policies(self: Any) -> list[Any]:
+        calls = arguments() if iam_models.load_iam_aws_managed_policies() else None
+        if calls is None:
+            return original(self)
+        return [
+            policy_cls(*args, account_id=self.account_id, region=self.region_name, **kwargs)
+            for args, kwargs in calls
+        ]
+
+    if from_data is not None:
+        backend._init_aws_policies = init_aws_policies
+
+
 # --------------------------------------------------------------------------- seeding
 
-_BOTO_SESSION_LOCK = threading.Lock()
+_BOTO_LOCK = threading.Lock()
 _BOTO_SESSION: Any = None
+# (service, endpoint, region) -> client. Clients are thread-safe and cost 10-30 ms each to
+# build; the account goes into each request from the calling thread's _SEED_ACCOUNT.
+_BOTO_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_SEED_ACCOUNT = threading.local()
 
 
-def boto_client(service: str, endpoint: str, account: str, region: str) -> Any:
+def _add_account(request: Any, **_: Any) -> None:
+    request.headers["x-moto-account-id"] = getattr(_SEED_ACCOUNT, "id", None) or DEFAULT_ACCOUNT
+
+
+def boto_client(service: str, endpoint: str, region: str) -> Any:
+    """A botocore client for this server; requests go to the account the calling thread
+    seeds (_SEED_ACCOUNT.id)."""
     global _BOTO_SESSION
-    import botocore.config
-    import botocore.session
+    key = (service, endpoint, region)
+    with _BOTO_LOCK:
+        client = _BOTO_CLIENTS.get(key)
+        if client is not None:
+            return client
+        import botocore.config
+        import botocore.session
 
-    with _BOTO_SESSION_LOCK:
         if _BOTO_SESSION is None:
             _BOTO_SESSION = botocore.session.get_session()
-    client = _BOTO_SESSION.create_client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=botocore.config.Config(retries={"max_attempts": 1}),
-    )
-
-    def add_account(request: Any, **_: Any) -> None:
-        request.headers["x-moto-account-id"] = account
-
-    client.meta.events.register("before-send", add_account)
-    return client
+        client = _BOTO_SESSION.create_client(
+            service,
+            region_name=region,
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=botocore.config.Config(retries={"max_attempts": 1}),
+        )
+        client.meta.events.register("before-send", _add_account)
+        _BOTO_CLIENTS[key] = client
+        return client
 
 
 def trust(service: str) -> str:
@@ -501,15 +614,32 @@ def create_role(iam: Any, name: str, service: str, policies: list[str], tags: li
 
 
 def seed_cluster(spec: dict[str, Any], endpoint: str, account: str, region: str) -> dict[str, Any]:
+    # The first seed waits for the warm-up's part that loads what a seed runs: both
+    # would load the same things, taking turns on the GIL, some of them twice.
+    WARM.wait_for_seed()
+    with WARM.seeding():
+        return _seed_in(spec, endpoint, account, region)
+
+
+def _seed_in(spec: dict[str, Any], endpoint: str, account: str, region: str) -> dict[str, Any]:
+    previous = getattr(_SEED_ACCOUNT, "id", None)
+    _SEED_ACCOUNT.id = account
+    try:
+        return _seed_cluster(spec, endpoint, account, region)
+    finally:
+        _SEED_ACCOUNT.id = previous
+
+
+def _seed_cluster(spec: dict[str, Any], endpoint: str, account: str, region: str) -> dict[str, Any]:
     name = spec["name"]
     version = spec.get("version") or "1.31"
     vpc_cidr = spec.get("vpcCidr") or "10.0.0.0/16"
     subnet_cidrs = spec.get("subnetCidrs") or ["10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19"]
     discovery = {"Key": "karpenter.sh/discovery", "Value": name}
 
-    ec2 = boto_client("ec2", endpoint, account, region)
-    iam = boto_client("iam", endpoint, account, region)
-    eks = boto_client("eks", endpoint, account, region)
+    ec2 = boto_client("ec2", endpoint, region)
+    iam = boto_client("iam", endpoint, region)
+    eks = boto_client("eks", endpoint, region)
 
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
     zones = sorted(zones)[: len(subnet_cidrs)]

@@ -299,30 +299,13 @@ impl FargateProfiles {
     }
 }
 
-/// EC2 DescribeSubnets. (Not `MotoClient::ec2`: its future is not `Send`, as it holds a
-/// `form_urlencoded::Serializer` across an await, so it cannot run in a spawned task.)
+/// EC2 DescribeSubnets.
 async fn describe_subnets(
     client: &MotoClient,
     account: &AwsAccount,
     params: &[(&str, &str)],
 ) -> Result<String> {
-    let body = {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", "DescribeSubnets");
-        form.append_pair("Version", crate::aws::EC2_API_VERSION);
-        for (k, v) in params {
-            form.append_pair(k, v);
-        }
-        form.finish()
-    };
-    let headers = [(
-        "Content-Type",
-        "application/x-www-form-urlencoded; charset=utf-8",
-    )];
-    let response = client
-        .call(account, "ec2", "POST", "/", &headers, body.as_bytes())
-        .await?;
-    Ok(response.body)
+    client.ec2(account, "DescribeSubnets", params).await
 }
 
 fn urlencode(s: &str) -> String {

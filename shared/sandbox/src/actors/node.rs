@@ -509,43 +509,14 @@ impl NodeAgent {
     }
 }
 
-/// An EC2 query call (as [`MotoClient::ec2`], with the form encoded before any await so
-/// that the future is `Send`).
+/// An EC2 query call.
 async fn ec2(
     moto: &MotoClient,
     account: &AwsAccount,
     action: &str,
     params: &[(&str, &str)],
 ) -> Result<String> {
-    let body = {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action);
-        form.append_pair("Version", crate::aws::EC2_API_VERSION);
-        for (k, v) in params {
-            form.append_pair(k, v);
-        }
-        form.finish()
-    };
-    let headers = [(
-        "Content-Type",
-        "application/x-www-form-urlencoded; charset=utf-8",
-    )];
-    let response = moto
-        .call(account, "ec2", "POST", "/", &headers, body.as_bytes())
-        .await
-        .map_err(|e| match e {
-            Error::MotoRequest {
-                request,
-                status,
-                message,
-            } => Error::MotoRequest {
-                request: format!("{request} {action}"),
-                status,
-                message,
-            },
-            other => other,
-        })?;
-    Ok(response.body)
+    moto.ec2(account, action, params).await
 }
 
 /// Whether the tags put an instance in `cluster` (Karpenter's tags count when no tag names

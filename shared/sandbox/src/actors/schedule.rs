@@ -11,6 +11,7 @@
 //! Invocations are asynchronous, as EventBridge's are: a slow function does not delay
 //! the next tick, and its error is logged and counted, not retried.
 
+use crate::kube::time::civil_from_days;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -259,19 +260,6 @@ fn field_set(
         }
     }
     Ok(set)
-}
-
-// Howard Hinnant's civil-from-days.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// `2026-11-30T10:00:00Z` for Unix seconds.

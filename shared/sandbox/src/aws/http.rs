@@ -157,13 +157,17 @@ impl MotoClient {
         action: &str,
         params: &[(&str, &str)],
     ) -> Result<String> {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action);
-        form.append_pair("Version", version);
-        for (k, v) in params {
-            form.append_pair(k, v);
-        }
-        let body = form.finish();
+        // Built in a block: the serializer is not Send and must not live across an await,
+        // or actors could not call this from a spawned task.
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Action", action);
+            form.append_pair("Version", version);
+            for (k, v) in params {
+                form.append_pair(k, v);
+            }
+            form.finish()
+        };
         let headers = [(
             "Content-Type",
             "application/x-www-form-urlencoded; charset=utf-8",

@@ -26,7 +26,7 @@ mod status;
 mod store;
 mod subresources;
 mod table;
-mod time;
+pub(crate) mod time;
 mod tls;
 mod watch;
 

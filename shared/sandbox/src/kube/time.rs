@@ -52,7 +52,7 @@ pub fn age(created: Option<&str>) -> String {
 }
 
 // Howard Hinnant's civil-from-days and days-from-civil algorithms.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
