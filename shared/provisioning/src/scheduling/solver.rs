@@ -299,12 +299,22 @@ impl<'a> Solver<'a> {
         let base = priced.into_iter().map(|(_, t)| t).collect();
         let mut daemon = Resources::new();
         for ds in &p.daemonsets {
-            let mut reqs = ds.node_selector.clone();
-            if let Some(term) = ds.required_terms.first() {
-                reqs.add_all(term);
-            }
+            // Required node affinity holds if any of its terms does (as Karpenter's
+            // isDaemonPodCompatible tries each term).
+            let compatible = |term: Option<&Requirements>| {
+                let mut reqs = ds.node_selector.clone();
+                if let Some(term) = term {
+                    reqs.add_all(term);
+                }
+                policy.requirements.compatible(&reqs).is_ok()
+            };
+            let matches_pool = if ds.required_terms.is_empty() {
+                compatible(None)
+            } else {
+                ds.required_terms.iter().any(|t| compatible(Some(t)))
+            };
             let tolerated = first_untolerated(&policy.taints, &ds.tolerations, false).is_none();
-            if tolerated && policy.requirements.compatible(&reqs).is_ok() {
+            if tolerated && matches_pool {
                 daemon.add(&ds.requests);
             }
         }
