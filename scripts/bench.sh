@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 for n in 1000 5000 20000; do
   [ -f "$OUT/w$n/input.yaml" ] || python3 "$BENCH_SRC/gen_karpenter_bench.py" "$n" "$OUT/w$n"
 done
-cargo build --release -p nodeless >/dev/null
+cargo build --release -p nodeless --no-default-features >/dev/null
 BIN="$CARGO_TARGET_DIR/release/nodeless"
 run() { # name, extra args...
   local dir=$1; shift
