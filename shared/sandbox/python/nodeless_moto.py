@@ -28,6 +28,13 @@ What it adds to plain `moto_server` (see shared/notes/moto.md for why each is ne
   the cluster security group, the tags Karpenter discovers them by, the cluster role,
   the Fargate pod execution role, the node role, and the EKS cluster.
 
+Start-up cost (the first seed used to take ~2.5 s): a background thread, started before
+the ready line, loads what a seed runs (the seed route waits for that part rather than
+loading the same things alongside it), then the sandbox's other services. All botocore
+sessions share one data loader, so moto's many boto3 Session()s stop re-parsing
+endpoints.json and EC2's service model, and the AWS managed policies' data are parsed
+once, not for every account's IAM backend.
+
 Every /nodeless-api call takes the account from the `x-moto-account-id` header (as moto
 does) or an "accountId" body field, and the region from a "region" field (default
 us-east-1).
@@ -809,36 +816,125 @@ class NodelessApi:
         return json_response({"error": "NotFound", "message": f"no route {request.method} {request.path}"}, 404)
 
 
-def warm(load_default_account: bool) -> None:
-    """Imports the services the sandbox uses, ahead of their first request."""
-    t = time.monotonic()
+class WarmUp:
+    """The background warm-up, in two parts: first what a seed runs (the seed route waits
+    for it), then the other services the sandbox uses, once no seed is running."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.seed_part_done = threading.Event()
+        self._seeds = 0
+        self._idle = threading.Condition()
+
+    def wait_for_seed(self) -> None:
+        if self.started:
+            self.seed_part_done.wait(timeout=60)
+
+    def seeding(self) -> Any:
+        warm = self
+
+        class Seeding:
+            def __enter__(self) -> None:
+                with warm._idle:
+                    warm._seeds += 1
+
+            def __exit__(self, *_: Any) -> None:
+                with warm._idle:
+                    warm._seeds -= 1
+                    warm._idle.notify_all()
+
+        return Seeding()
+
+    def wait_until_no_seed(self, timeout: float) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._seeds == 0, timeout=timeout)
+
+    def start(self, app: Any, base_url: str, load_default_account: bool) -> None:
+        self.started = True
+        threading.Thread(
+            target=self.run, args=(app, base_url, load_default_account), daemon=True, name="warm"
+        ).start()
+
+    def run(self, app: Any, base_url: str, load_default_account: bool) -> None:
+        t = time.monotonic()
+        try:
+            # The seed's own clients first (the EC2 model they load is the one moto's EC2
+            # region lists load next, through the shared botocore loader).
+            for service in ("ec2", "iam", "eks"):
+                step(f"{service} client", boto_client, service, base_url, DEFAULT_REGION)
+            # Then each service the seed calls, in the order it calls them: models (the
+            # import), responses, the service model moto parses requests with, the Flask
+            # app the dispatcher builds on the service's first request, its router.
+            for service in ("ec2", "iam", "eks"):
+                warm_service(app, service)
+        finally:
+            self.seed_part_done.set()
+        LOG.info("warm (seed) in %.3fs", time.monotonic() - t)
+        # The rest competes with a running seed for the GIL: after it.
+        self.wait_until_no_seed(timeout=30)
+        for service in ("ssm", "sts", "sqs", "events"):
+            warm_service(None, service)
+        if load_default_account:
+            from moto.ec2.models import ec2_backends
+
+            step("default account", lambda: ec2_backends[DEFAULT_ACCOUNT][DEFAULT_REGION].describe_images())
+        LOG.info("warm in %.3fs", time.monotonic() - t)
+
+
+WARM = WarmUp()
+
+
+def step(what: str, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception:  # a service that fails to load fails its requests too
+        LOG.exception("warming %s", what)
+        return None
+
+
+# moto service name -> modules its requests import
+WARM_MODULES = {
+    "ec2": ("moto.ec2.models", "moto.ec2.responses"),
+    "iam": ("moto.iam.models", "moto.iam.responses"),
+    "eks": ("moto.eks.models", "moto.eks.responses"),
+    "ssm": ("moto.ssm.models", "moto.ssm.responses"),
+    "sts": ("moto.sts.models", "moto.sts.responses"),
+    "sqs": ("moto.sqs.models", "moto.sqs.responses"),
+    "events": ("moto.events.models", "moto.events.responses"),
+}
+
+
+def warm_service(app: Any, service: str) -> None:
+    """Loads ahead what moto loads on the service's first request. With `app`, also the
+    service's Flask app, which makes moto create the service's backend for its default
+    account (as the service's first request does)."""
     import importlib
 
-    for name in (
-        "moto.ec2.models",
-        "moto.ec2.responses",
-        "moto.ssm.models",
-        "moto.ssm.responses",
-        "moto.eks.models",
-        "moto.eks.responses",
-        "moto.iam.models",
-        "moto.iam.responses",
-        "moto.sts.responses",
-        "moto.sqs.responses",
-        "moto.events.responses",
-    ):
-        try:
-            importlib.import_module(name)
-        except Exception:  # a service that fails to import fails its requests too
-            LOG.exception("warming %s", name)
-    # The seeding clients' service models (EC2's alone takes ~0.3 s to load).
-    for service in ("ec2", "iam", "eks"):
-        boto_client(service, "http://127.0.0.1:9", DEFAULT_ACCOUNT, DEFAULT_REGION)
-    if load_default_account:
-        from moto.ec2.models import ec2_backends
+    for module in WARM_MODULES[service]:
+        step(module, importlib.import_module, module)
 
-        ec2_backends[DEFAULT_ACCOUNT][DEFAULT_REGION].describe_images()
-    LOG.info("warm in %.3fs", time.monotonic() - t)
+    def service_model() -> Any:
+        from moto.core.utils import get_service_model
+
+        return get_service_model(service)
+
+    model = step(f"{service} service model", service_model)
+
+    def flask_app() -> None:
+        with app.lock:
+            if service not in app.app_instances:
+                app.app_instances[service] = app.create_app(service)
+
+    if app is not None:
+        step(f"{service} app", flask_app)
+    if model is not None and model.protocol in ("rest-json", "rest-xml"):
+
+        def router() -> None:
+            from moto.core.routing import get_service_router
+
+            get_service_router(service)._get_router(model.protocol)
+
+        step(f"{service} router", router)
 
 
 def load_config(path: str | None) -> dict[str, Any]:
@@ -880,6 +976,8 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(args.config)
     patch_amis_and_ssm(config.get("kubernetesVersions") or K8S_VERSIONS, args.ecs_amis)
     patch_eks()
+    HOOKS.add("moto.iam.models", patch_iam_models)
+    share_botocore_loaders()
     for entry in config.get("clusters") or []:
         register_cluster(entry, None, None)
 
@@ -892,7 +990,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.exit_on_stdin_eof:
         threading.Thread(target=watch_stdin, daemon=True, name="stdin-watch").start()
     if not args.no_preload:
-        threading.Thread(target=warm, args=(args.warm,), daemon=True, name="warm").start()
+        WARM.start(app, base_url, args.warm)
 
     print(f"NODELESS_MOTO_READY {base_url} moto={moto.__version__} t={time.monotonic() - T0:.3f}s", flush=True)
     try:
