@@ -7,5 +7,5 @@ mod solver;
 mod topology;
 mod types;
 
-pub use solver::{ExistingPlacement, NewClaim, Solution, Unschedulable, solve};
+pub use solver::{CheapestOffering, ExistingPlacement, NewClaim, Solution, Unschedulable, solve};
 pub use types::{TypeLabels, type_labels};
