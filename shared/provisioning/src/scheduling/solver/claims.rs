@@ -3,20 +3,39 @@
 
 use super::*;
 
+/// How a pod would fit on an open claim: the claim's usage, requirements and remaining
+/// types after taking it.
+pub(super) struct ClaimFit {
+    used: Resources,
+    merged: Option<Requirements>,
+    /// The claim's cheapest type that still fits (types stay in price order).
+    first: u32,
+    /// The remaining types, when already worked out (minValues needs them all); else
+    /// computed only for the claim that wins the pod.
+    types: Option<Vec<u32>>,
+}
+
+impl ClaimFit {
+    pub(super) fn cheapest_type(&self) -> u32 {
+        self.first
+    }
+}
+
 impl Solver<'_> {
-    pub(super) fn try_claim(
-        &mut self,
+    /// Whether the open claim `ci` can take pod `i`, and how it would look after.
+    pub(super) fn fit_claim(
+        &self,
         i: usize,
         ci: usize,
         reqs: &Requirements,
         a: &Attempt,
-    ) -> bool {
+    ) -> Option<ClaimFit> {
         let pod = self.pods[i];
         let claim = &self.claims[ci];
         let mut used = claim.used.clone();
         used.add(&pod.requests);
         if !used.fits_in(&claim.max_alloc) {
-            return false;
+            return None;
         }
         let pool = &self.pools[claim.pool];
         if first_untolerated(
@@ -26,17 +45,17 @@ impl Solver<'_> {
         )
         .is_some()
         {
-            return false;
+            return None;
         }
         if pod
             .host_ports
             .iter()
             .any(|p| claim.ports.iter().any(|q| p.conflicts(q)))
         {
-            return false;
+            return None;
         }
         if claim.reqs.compatible(reqs).is_err() {
-            return false;
+            return None;
         }
         // Most pods add no requirement: keep the claim's own until something changes.
         let mut merged: Option<Requirements> = None;
@@ -56,7 +75,7 @@ impl Solver<'_> {
                 self.topology
                     .allowed_domains(pod, t, a.topo, reqs, &claim.host, &mut candidates)
             else {
-                return false;
+                return None;
             };
             for (k, values) in domains {
                 let m = merged.get_or_insert_with(|| claim.reqs.clone());
@@ -64,8 +83,45 @@ impl Solver<'_> {
             }
         }
         let effective = merged.as_ref().unwrap_or(&claim.reqs);
+        if effective.iter().any(|(_, r)| r.min_values.is_some()) {
+            let types = self.remaining_types(ci, &used, merged.as_ref());
+            if types.is_empty() || !self.min_values_ok(&types, effective) {
+                return None;
+            }
+            return Some(ClaimFit {
+                used,
+                merged,
+                first: types[0],
+                types: Some(types),
+            });
+        }
         let filter = merged.as_ref().map(|m| self.offer_filter(m));
-        let types: Vec<u32> = claim
+        let first = claim.types.iter().copied().find(|&ty| {
+            used.fits_in(&pool.alloc[ty as usize])
+                && filter
+                    .as_ref()
+                    .is_none_or(|f| self.type_allowed(ty, effective, f))
+        })?;
+        Some(ClaimFit {
+            used,
+            merged,
+            first,
+            types: None,
+        })
+    }
+
+    /// The claim's types that hold `used` and satisfy `merged` (or its own requirements).
+    fn remaining_types(
+        &self,
+        ci: usize,
+        used: &Resources,
+        merged: Option<&Requirements>,
+    ) -> Vec<u32> {
+        let claim = &self.claims[ci];
+        let pool = &self.pools[claim.pool];
+        let effective = merged.unwrap_or(&claim.reqs);
+        let filter = merged.map(|m| self.offer_filter(m));
+        claim
             .types
             .iter()
             .copied()
@@ -75,16 +131,21 @@ impl Solver<'_> {
                     .as_ref()
                     .is_none_or(|f| self.type_allowed(ty, effective, f))
             })
-            .collect();
-        if types.is_empty() || !self.min_values_ok(&types, effective) {
-            return false;
-        }
-        let host = claim.host.clone();
-        self.commit_claim(ci, i, used, merged, types);
+            .collect()
+    }
+
+    /// Puts pod `i` on claim `ci` as `fit_claim` worked out.
+    pub(super) fn place_on_claim(&mut self, i: usize, ci: usize, fit: ClaimFit) {
+        let host = self.claims[ci].host.clone();
+        let types = match fit.types {
+            Some(types) => types,
+            None => self.remaining_types(ci, &fit.used, fit.merged.as_ref()),
+        };
+        self.commit_claim(ci, i, fit.used, fit.merged, types);
         let claim = &self.claims[ci];
         let domains = |k: &str| claim_domains(claim, &host, k);
-        self.topology.record(pod, &self.pod_topology[i], &domains);
-        true
+        self.topology
+            .record(self.pods[i], &self.pod_topology[i], &domains);
     }
 
     /// After the claim at `open[k]` took a pod: stop offering it once not even the

@@ -18,6 +18,9 @@ mod output;
 
 pub use output::{CheapestOffering, ExistingPlacement, NewClaim, Solution, Unschedulable};
 
+/// How many open claims that could take a pod are compared when none takes it for free.
+const BEST_FIT_CANDIDATES: usize = 6;
+
 /// How many of a claim's types (cheapest first) the provisioner sends to CreateFleet.
 pub const FLEET_TYPE_LIMIT: usize = 60;
 
@@ -25,8 +28,10 @@ struct PoolState<'a> {
     policy: &'a Policy,
     alloc: Vec<Resources>,
     capacity: Vec<Resources>,
-    /// Types the pool's own requirements allow, with an allowed offering.
+    /// Types the pool's own requirements allow, with an allowed offering, cheapest first.
     base: Vec<u32>,
+    /// Each catalog type's cheapest price under the pool's requirements.
+    price: Vec<f64>,
     daemon: Resources,
     /// Limit usage of existing nodes plus the charges of open claims.
     used_by_nodes: Resources,
@@ -247,6 +252,10 @@ impl<'a> Solver<'a> {
             a.0.total_cmp(&b.0)
                 .then_with(|| types[a.1 as usize].name.cmp(&types[b.1 as usize].name))
         });
+        let mut price = vec![f64::INFINITY; types.len()];
+        for &(p, t) in &priced {
+            price[t as usize] = p;
+        }
         let base = priced.into_iter().map(|(_, t)| t).collect();
         let mut daemon = Resources::new();
         for ds in &p.daemonsets {
@@ -282,6 +291,7 @@ impl<'a> Solver<'a> {
             alloc,
             capacity,
             base,
+            price,
             daemon,
             used_by_nodes,
             charged: Resources::new(),
@@ -418,7 +428,11 @@ impl<'a> Solver<'a> {
         } else {
             self.hostname_rejects.remove(&lasting).unwrap_or_default()
         };
-        let mut placed = false;
+        // Best fit among open claims by what taking the pod adds to the claim's cheapest
+        // price: the first claim where it costs nothing wins at once; otherwise the
+        // cheapest of a few candidates.
+        let mut best: Option<(f64, usize, usize, claims::ClaimFit)> = None;
+        let mut candidates_seen = 0;
         for k in 0..self.open.len() {
             let ci = self.open[k];
             if !lasting.is_empty() {
@@ -439,16 +453,25 @@ impl<'a> Solver<'a> {
                     continue;
                 }
             }
-            if self.try_claim(i, ci, &reqs, a) {
-                self.settle(k);
-                placed = true;
-                break;
+            if let Some(fit) = self.fit_claim(i, ci, &reqs, a) {
+                let claim = &self.claims[ci];
+                let price = &self.pools[claim.pool].price;
+                let added = price[fit.cheapest_type() as usize] - price[claim.types[0] as usize];
+                if best.as_ref().is_none_or(|b| added < b.0) {
+                    best = Some((added, k, ci, fit));
+                }
+                candidates_seen += 1;
+                if added <= 0.0 || candidates_seen >= BEST_FIT_CANDIDATES {
+                    break;
+                }
             }
         }
         if !lasting.is_empty() {
             self.hostname_rejects.insert(lasting, known);
         }
-        if placed {
+        if let Some((_, k, ci, fit)) = best {
+            self.place_on_claim(i, ci, fit);
+            self.settle(k);
             return Ok(());
         }
         let mut why = Vec::new();
