@@ -17,8 +17,10 @@ echo "== cargo test (workspace)"
 cargo test --workspace
 
 echo "== nodeless simulate: scenario suites"
-cargo build -p nodeless
+# `cargo test` built the binary (the CLI's integration tests run it); building it again
+# with `cargo build -p nodeless` would resolve other features and recompile everything.
 bin="$CARGO_TARGET_DIR/debug/nodeless"
+[ -x "$bin" ] || cargo build -p nodeless
 status=0
 "$py" tests/scenarios/check.py --cmd "$bin simulate" --cases-dir "$root/tests/scenarios/cases" || status=1
 if [ -d "$shared/acceptance" ]; then
