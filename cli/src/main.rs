@@ -37,6 +37,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     #[cfg(feature = "sandbox")]
     if let Command::Sandbox(command) = &cli.command {
+        // One TLS provider for every client in the process (kube now, the AWS SDK later):
+        // mixing ring and aws-lc-rs panics at the first TLS connection.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         return sandbox::main(command);
     }
     // A panic is a bug of ours, not bad input: report it as an internal error (exit 1).
