@@ -34,91 +34,97 @@ fn has_path(mut node: &Value, path: &str) -> bool {
     true
 }
 
-fn assert_paths(file: &str, version: &str, paths: &[&str]) {
+/// Asserts the schema of `version` in `file` has every one of `paths`, and every field of
+/// each `(prefix, fields)` under its prefix.
+fn assert_paths(file: &str, version: &str, paths: &[&str], nested: &[(&str, &[&str])]) {
+    let mut all: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+    for (prefix, fields) in nested {
+        all.extend(fields.iter().map(|f| format!("{prefix}.{f}")));
+    }
     let c = crd(file);
     let s = schema(&c, version);
-    let missing: Vec<&&str> = paths.iter().filter(|p| !has_path(s, p)).collect();
+    let missing: Vec<&String> = all.iter().filter(|p| !has_path(s, p)).collect();
     assert!(missing.is_empty(), "{file} {version} lacks {missing:?}");
 }
 
 const REQUIREMENT: [&str; 4] = ["key", "operator", "values", "minValues"];
 const TAINT: [&str; 3] = ["key", "value", "effect"];
-
-fn with(prefix: &str, fields: &[&str]) -> Vec<String> {
-    fields.iter().map(|f| format!("{prefix}.{f}")).collect()
-}
+const KUBELET: [&str; 5] = [
+    "maxPods",
+    "podsPerCore",
+    "systemReserved",
+    "kubeReserved",
+    "evictionHard",
+];
 
 #[test]
 fn nodepool_v1_has_the_fields_we_read() {
-    let mut paths = vec![
-        "spec.template.metadata.labels".to_string(),
-        "spec.template.spec.nodeClassRef.group".into(),
-        "spec.template.spec.nodeClassRef.kind".into(),
-        "spec.template.spec.nodeClassRef.name".into(),
-        "spec.limits".into(),
-        "spec.weight".into(),
-    ];
-    paths.extend(with("spec.template.spec.requirements", &REQUIREMENT));
-    paths.extend(with("spec.template.spec.taints", &TAINT));
-    paths.extend(with("spec.template.spec.startupTaints", &TAINT));
-    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-    assert_paths("karpenter.sh_nodepools.yaml", "v1", &refs);
+    assert_paths(
+        "karpenter.sh_nodepools.yaml",
+        "v1",
+        &[
+            "spec.template.metadata.labels",
+            "spec.template.spec.nodeClassRef.group",
+            "spec.template.spec.nodeClassRef.kind",
+            "spec.template.spec.nodeClassRef.name",
+            "spec.limits",
+            "spec.weight",
+        ],
+        &[
+            ("spec.template.spec.requirements", &REQUIREMENT),
+            ("spec.template.spec.taints", &TAINT),
+            ("spec.template.spec.startupTaints", &TAINT),
+        ],
+    );
 }
 
 #[test]
 fn nodeclaim_v1_has_the_fields_we_read() {
-    let mut paths = vec![
-        "status.nodeName".to_string(),
-        "status.providerID".into(),
-        "status.allocatable".into(),
-        "status.capacity".into(),
-    ];
-    paths.extend(with("spec.requirements", &REQUIREMENT));
-    paths.extend(with("spec.taints", &TAINT));
-    paths.extend(with("spec.startupTaints", &TAINT));
-    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-    assert_paths("karpenter.sh_nodeclaims.yaml", "v1", &refs);
+    assert_paths(
+        "karpenter.sh_nodeclaims.yaml",
+        "v1",
+        &[
+            "status.nodeName",
+            "status.providerID",
+            "status.allocatable",
+            "status.capacity",
+        ],
+        &[
+            ("spec.requirements", &REQUIREMENT),
+            ("spec.taints", &TAINT),
+            ("spec.startupTaints", &TAINT),
+        ],
+    );
 }
 
 #[test]
 fn ec2nodeclass_v1_kubelet_fields() {
-    let paths = with(
-        "spec.kubelet",
-        &[
-            "maxPods",
-            "podsPerCore",
-            "systemReserved",
-            "kubeReserved",
-            "evictionHard",
-        ],
+    assert_paths(
+        "karpenter.k8s.aws_ec2nodeclasses.yaml",
+        "v1",
+        &[],
+        &[("spec.kubelet", &KUBELET)],
     );
-    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-    assert_paths("karpenter.k8s.aws_ec2nodeclasses.yaml", "v1", &refs);
 }
 
 #[test]
 fn provisioner_v1alpha5_has_the_fields_we_read() {
-    let mut paths = vec![
-        "spec.labels".to_string(),
-        "spec.limits.resources".into(),
-        "spec.weight".into(),
-        "spec.providerRef.name".into(),
-    ];
-    paths.extend(with("spec.requirements", &["key", "operator", "values"]));
-    paths.extend(with("spec.taints", &TAINT));
-    paths.extend(with("spec.startupTaints", &TAINT));
-    paths.extend(with(
-        "spec.kubeletConfiguration",
+    assert_paths(
+        "karpenter.sh_provisioners.yaml",
+        "v1alpha5",
         &[
-            "maxPods",
-            "podsPerCore",
-            "systemReserved",
-            "kubeReserved",
-            "evictionHard",
+            "spec.labels",
+            "spec.limits.resources",
+            "spec.weight",
+            "spec.providerRef.name",
         ],
-    ));
-    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-    assert_paths("karpenter.sh_provisioners.yaml", "v1alpha5", &refs);
+        &[
+            ("spec.requirements", &["key", "operator", "values"]),
+            ("spec.taints", &TAINT),
+            ("spec.startupTaints", &TAINT),
+            ("spec.kubeletConfiguration", &KUBELET),
+        ],
+    );
 }
 
 #[test]
