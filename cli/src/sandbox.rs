@@ -54,6 +54,10 @@ pub struct UpArgs {
     /// Start none of the in-cluster actors (scheduler, nodes, Fargate, disruption controller).
     #[arg(long)]
     no_actors: bool,
+    /// CustomResourceDefinitions to install (Karpenter's) [default: infra/crds when it
+    /// exists].
+    #[arg(long)]
+    crds: Option<PathBuf>,
     /// Seconds a running EC2 instance takes to register as a Node.
     #[arg(long, default_value_t = 2.0)]
     node_registration_delay: f64,
@@ -175,6 +179,19 @@ async fn up(args: &UpArgs) -> Result<()> {
     moto.register_cluster(&account, &registration)
         .await
         .context("registering the emulator as the cluster's endpoint")?;
+    // Karpenter's CRDs, through the API as the bootstrap function installs them.
+    let crds_dir = args
+        .crds
+        .clone()
+        .or_else(|| Some(PathBuf::from("infra/crds")).filter(|d| d.is_dir()));
+    if let Some(dir) = &crds_dir {
+        let client = kube
+            .kube_client()
+            .context("building a client for the emulator")?;
+        sandbox::crds::install_crds(&client, dir)
+            .await
+            .with_context(|| format!("installing the CRDs of {}", dir.display()))?;
+    }
     let startup = t0.elapsed();
 
     let mut running = Running {

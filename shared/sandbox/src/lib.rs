@@ -2,6 +2,7 @@
 //! the functions, the tests, `kubectl` and the CLI reach exactly as they would reach EKS.
 pub mod actors;
 pub mod aws;
+pub mod crds;
 mod error;
 pub mod kube;
 

@@ -255,10 +255,7 @@ impl MotoClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value> {
-        let payload = match body {
-            Some(b) => serde_json::to_vec(b)?,
-            None => Vec::new(),
-        };
+        let payload = json_payload(body)?;
         let headers = [("Content-Type", "application/json")];
         let response = self
             .call(account, service, method, path, &headers, &payload)
@@ -277,10 +274,7 @@ impl MotoClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value> {
-        let payload = match body {
-            Some(b) => serde_json::to_vec(b)?,
-            None => Vec::new(),
-        };
+        let payload = json_payload(body)?;
         let mut headers = vec![("Content-Type", "application/json")];
         if let Some(account) = account {
             headers.push((ACCOUNT_HEADER, account.id()));
@@ -299,6 +293,14 @@ impl MotoClient {
             message,
         }
     }
+}
+
+/// A JSON request body: `body` serialized, or empty.
+fn json_payload(body: Option<&Value>) -> Result<Vec<u8>> {
+    Ok(match body {
+        Some(b) => serde_json::to_vec(b)?,
+        None => Vec::new(),
+    })
 }
 
 /// Parses a complete HTTP/1.1 response (read to EOF), with a Content-Length, chunked, or

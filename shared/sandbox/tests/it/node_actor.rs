@@ -12,6 +12,7 @@ use base64::Engine as _;
 use k8s_openapi::api::core::v1::Node;
 use sandbox::actors::ActorHandle;
 use sandbox::actors::node::{self, JoinFailureReason, JoinFailures, NodeActorConfig};
+use sandbox::actors::userdata;
 use sandbox::aws::{AwsAccount, MotoServer, xml_text};
 use sandbox::kube::{KubeApiServer, KubeApiServerConfig, KubeApiServerHandle};
 
@@ -196,38 +197,10 @@ fn ready(node: &Node) -> Option<String> {
 
 fn al2023(labels: &str, taints: &str, max_pods: Option<u32>) -> String {
     let max_pods = max_pods.map_or(String::new(), |m| format!("      maxPods: {m}\n"));
-    format!(
-        r#"MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary="//"
-
---//
-Content-Type: application/node.eks.aws
-
-# Karpenter Generated NodeConfig
-apiVersion: node.eks.aws/v1alpha1
-kind: NodeConfig
-metadata:
-  creationTimestamp: null
-spec:
-  cluster:
-    apiServerEndpoint: https://127.0.0.1:6443
-    certificateAuthority: Y2EtYnVuZGxlCg==
-    cidr: 10.100.0.0/16
-    name: {CLUSTER}
-  containerd: {{}}
-  instance:
-    localStorage: {{}}
-  kubelet:
-    config:
-      clusterDNS:
-      - 10.100.0.10
-{max_pods}    flags:
-    - --node-labels="{labels}"
-    - --register-with-taints="{taints}"
-
---//--
-"#
-    )
+    let kubelet = format!(
+        "    config:\n      clusterDNS:\n      - 10.100.0.10\n{max_pods}    flags:\n    - --node-labels=\"{labels}\"\n    - --register-with-taints=\"{taints}\"\n"
+    );
+    userdata::samples::karpenter_al2023("https://127.0.0.1:6443", CLUSTER, &kubelet, &[])
 }
 
 #[tokio::test]
@@ -317,23 +290,14 @@ async fn an_al2023_instance_registers_a_ready_node_and_leaves_when_terminated() 
 #[tokio::test]
 async fn an_al2_bootstrap_sh_instance_registers_with_its_kubelet_extra_args() {
     let fx = start().await;
-    let user_data = format!(
-        r#"MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary="//"
-
---//
-Content-Type: text/x-shellscript; charset="us-ascii"
-
-#!/bin/bash -xe
-exec > >(tee /var/log/user-data.log|logger -t user-data -s 2>/dev/console) 2>&1
-/etc/eks/bootstrap.sh '{CLUSTER}' --apiserver-endpoint 'https://127.0.0.1:6443' --b64-cluster-ca 'Y2EK' \
---dns-cluster-ip '10.100.0.10' \
---use-max-pods false \
---container-runtime containerd \
---kubelet-extra-args '--node-labels="karpenter.sh/capacity-type=spot,karpenter.sh/nodepool=arm,node.kubernetes.io/lifecycle=spot" --register-with-taints="arch=arm64:NoSchedule" --max-pods=58'
---//--
-"#
+    let bootstrap = userdata::samples::karpenter_al2_bootstrap(
+        "https://127.0.0.1:6443",
+        CLUSTER,
+        "Y2EK",
+        "10.100.0.10",
+        r#"--node-labels="karpenter.sh/capacity-type=spot,karpenter.sh/nodepool=arm,node.kubernetes.io/lifecycle=spot" --register-with-taints="arch=arm64:NoSchedule" --max-pods=58"#,
     );
+    let user_data = userdata::samples::mime(&[&bootstrap]);
     // An arm64 type: the architecture comes from the type.
     let (id, dns) = fx
         .run_instance("m6g.large", &user_data, &cluster_tags())

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{DeleteOptions, EventType, Inner, Key, PodDeletion, Store, key};
+use super::{DeleteOptions, EventType, Inner, Key, PodDeletion, Store};
 use crate::kube::resource::{self, ResourceDef};
 use crate::kube::status::{ApiError, ApiResult};
 use crate::kube::{meta, time};
@@ -19,12 +19,7 @@ impl Store {
         opts: &DeleteOptions,
     ) -> ApiResult<Value> {
         let mut inner = self.lock();
-        let k = key(def, ns.unwrap_or_default(), name);
-        let cur = inner
-            .objects
-            .get(&k)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&def.qualified(), name))?;
+        let (k, cur) = inner.existing(def, ns, name)?;
         let uid = cur["metadata"]["uid"]
             .as_str()
             .unwrap_or_default()

@@ -251,11 +251,7 @@ impl Store {
 
     pub fn get(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> ApiResult<Value> {
         let inner = self.lock();
-        let mut obj = inner
-            .objects
-            .get(&key(def, ns.unwrap_or_default(), name))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&def.qualified(), name))?;
+        let (_, mut obj) = inner.existing(def, ns, name)?;
         meta::present(&mut obj, def);
         Ok(obj)
     }
@@ -319,12 +315,7 @@ impl Store {
         f: impl FnOnce(&Value) -> ApiResult<Value>,
     ) -> ApiResult<Value> {
         let mut inner = self.lock();
-        let k = key(def, ns.unwrap_or_default(), name);
-        let cur = inner
-            .objects
-            .get(&k)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&def.qualified(), name))?;
+        let (k, cur) = inner.existing(def, ns, name)?;
         let mut presented = cur.clone();
         meta::present(&mut presented, def);
         let new = f(&presented)?;
@@ -436,6 +427,17 @@ impl Store {
 }
 
 impl Inner {
+    /// The stored object `name` (in `ns`) of `def` and its key; 404 if there is none.
+    fn existing(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> ApiResult<(Key, Value)> {
+        let k = key(def, ns.unwrap_or_default(), name);
+        let cur = self
+            .objects
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&def.qualified(), name))?;
+        Ok((k, cur))
+    }
+
     fn trim(&mut self) {
         while self.history.len() > self.history_limit {
             if let Some(e) = self.history.pop_front() {

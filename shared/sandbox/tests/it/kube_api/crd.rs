@@ -146,3 +146,50 @@ async fn crd_name_must_be_plural_dot_group() {
         .expect_err("invalid");
     assert_eq!(api_code(&err), Some(422));
 }
+
+/// The vendored Karpenter CRDs install through the API, idempotently, and then serve
+/// NodePools as a cluster with Karpenter would.
+#[tokio::test]
+async fn karpenter_crds_from_infra_install_once_and_serve_nodepools() {
+    let server = start().await;
+    let c = client(&server);
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/crds"));
+    let mut created = sandbox::crds::install_crds(&c, dir)
+        .await
+        .expect("installs");
+    created.sort();
+    assert_eq!(
+        created,
+        [
+            "awsnodetemplates.karpenter.k8s.aws",
+            "ec2nodeclasses.karpenter.k8s.aws",
+            "nodeclaims.karpenter.sh",
+            "nodepools.karpenter.sh",
+            "provisioners.karpenter.sh",
+        ]
+    );
+    let again = sandbox::crds::install_crds(&c, dir)
+        .await
+        .expect("idempotent");
+    assert!(again.is_empty(), "nothing created twice: {again:?}");
+
+    let pools: Api<DynamicObject> = Api::all_with(c.clone(), &nodepool_resource());
+    let pool: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "default"},
+        "spec": {"template": {"spec": {"requirements": [], "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"}}}},
+    }))
+    .expect("nodepool");
+    pools
+        .create(&PostParams::default(), &pool)
+        .await
+        .expect("NodePool served");
+    assert_eq!(
+        pools
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
+}

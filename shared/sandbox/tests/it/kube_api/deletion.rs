@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use sandbox::kube::{KubeApiServerConfig, PodDeletion};
+use sandbox::kube::{KubeApiServerConfig, KubeApiServerHandle, PodDeletion};
 use serde_json::json;
 
 use super::{client, eventually, make_running, pod, start, start_with};
@@ -41,11 +41,10 @@ async fn finalizers_hold_objects_until_removed() {
     );
 }
 
-#[tokio::test]
-async fn pod_graceful_deletion_modes() {
-    // Manual: kept with deletionTimestamp until a kubelet deletes with grace 0.
+/// An emulator deleting pods by `mode`, holding a running pod `p` on node `n1`.
+async fn running_pod_p(mode: PodDeletion) -> (KubeApiServerHandle, Api<Pod>) {
     let server = start_with(KubeApiServerConfig {
-        pod_deletion: PodDeletion::Manual,
+        pod_deletion: mode,
         ..Default::default()
     })
     .await;
@@ -54,6 +53,13 @@ async fn pod_graceful_deletion_modes() {
         .await
         .expect("pod");
     make_running(&server, "p");
+    (server, pods)
+}
+
+#[tokio::test]
+async fn pod_graceful_deletion_modes() {
+    // Manual: kept with deletionTimestamp until a kubelet deletes with grace 0.
+    let (server, pods) = running_pod_p(PodDeletion::Manual).await;
     pods.delete("p", &DeleteParams::default().grace_period(30))
         .await
         .expect("delete");
@@ -76,16 +82,7 @@ async fn pod_graceful_deletion_modes() {
     assert!(pods.get_opt("p").await.expect("get").is_none());
 
     // AfterGracePeriod: removed when the period has passed.
-    let server = start_with(KubeApiServerConfig {
-        pod_deletion: PodDeletion::AfterGracePeriod,
-        ..Default::default()
-    })
-    .await;
-    let pods: Api<Pod> = Api::namespaced(client(&server), "default");
-    pods.create(&PostParams::default(), &pod("p", json!({}), Some("n1")))
-        .await
-        .expect("pod");
-    make_running(&server, "p");
+    let (server, pods) = running_pod_p(PodDeletion::AfterGracePeriod).await;
     pods.delete("p", &DeleteParams::default().grace_period(1))
         .await
         .expect("delete");
@@ -107,12 +104,7 @@ async fn pod_graceful_deletion_modes() {
     .await;
 
     // Immediate (the default): gone at once whatever the grace period.
-    let server = start().await;
-    let pods: Api<Pod> = Api::namespaced(client(&server), "default");
-    pods.create(&PostParams::default(), &pod("p", json!({}), Some("n1")))
-        .await
-        .expect("pod");
-    make_running(&server, "p");
+    let (_server, pods) = running_pod_p(PodDeletion::Immediate).await;
     pods.delete("p", &DeleteParams::default().grace_period(30))
         .await
         .expect("delete");

@@ -16,6 +16,32 @@ fn pdb(min_available: i32) -> PodDisruptionBudget {
     .expect("pdb")
 }
 
+/// The error evicting `name` fails with (`why` it must fail).
+async fn evict_err(pods: &Api<Pod>, name: &str, why: &str) -> kube::Error {
+    pods.evict(name, &EvictParams::default())
+        .await
+        .expect_err(why)
+}
+
+/// The `web` budget's status counts: expected pods, current and desired healthy,
+/// disruptions allowed.
+async fn pdb_counts(
+    pdbs: &Api<PodDisruptionBudget>,
+) -> (Option<i32>, Option<i32>, Option<i32>, Option<i32>) {
+    let st = pdbs
+        .get_status("web")
+        .await
+        .expect("pdb")
+        .status
+        .expect("status");
+    (
+        st.expected_pods,
+        st.current_healthy,
+        st.desired_healthy,
+        st.disruptions_allowed,
+    )
+}
+
 /// What the disruption controller would write.
 async fn set_pdb_status(api: &Api<PodDisruptionBudget>, allowed: i32) {
     let st = json!({"status": {"observedGeneration": 1, "disruptionsAllowed": allowed, "currentHealthy": 2, "desiredHealthy": 2 - allowed, "expectedPods": 2}});
@@ -42,10 +68,7 @@ async fn evictions_respect_pod_disruption_budgets() {
 
     // A fresh PDB has not been observed by the disruption controller yet → 429.
     let t = Instant::now();
-    let err = pods
-        .evict("web-1", &EvictParams::default())
-        .await
-        .expect_err("not yet observed");
+    let err = evict_err(&pods, "web-1", "not yet observed").await;
     assert_eq!(api_code(&err), Some(429));
     assert!(
         t.elapsed() < Duration::from_secs(2),
@@ -53,10 +76,7 @@ async fn evictions_respect_pod_disruption_budgets() {
     );
 
     set_pdb_status(&pdbs, 0).await;
-    let err = pods
-        .evict("web-1", &EvictParams::default())
-        .await
-        .expect_err("budget exhausted");
+    let err = evict_err(&pods, "web-1", "budget exhausted").await;
     match &err {
         kube::Error::Api(s) => {
             assert_eq!((s.code, s.reason.as_str()), (429, "TooManyRequests"));
@@ -87,10 +107,7 @@ async fn evictions_respect_pod_disruption_budgets() {
         "the budget was decremented"
     );
     assert!(st.disrupted_pods.is_some_and(|d| d.contains_key("web-1")));
-    let err = pods
-        .evict("web-2", &EvictParams::default())
-        .await
-        .expect_err("spent");
+    let err = evict_err(&pods, "web-2", "spent").await;
     assert_eq!(api_code(&err), Some(429));
 
     // Pods no budget selects, and pending pods, are evicted without a budget check.
@@ -107,15 +124,7 @@ async fn evictions_respect_pod_disruption_budgets() {
     pods.evict("pending-web", &EvictParams::default())
         .await
         .expect("pending pods skip the budget");
-    assert_eq!(
-        api_code(
-            &pods
-                .evict("ghost", &EvictParams::default())
-                .await
-                .expect_err("404")
-        ),
-        Some(404)
-    );
+    assert_eq!(api_code(&evict_err(&pods, "ghost", "404").await), Some(404));
 }
 
 #[tokio::test]
@@ -152,20 +161,9 @@ async fn disruption_controller_helper_keeps_budgets_current() {
     .expect("pdb");
     pdbs.create(&pp, &max_unavailable).await.expect("pdb");
     assert_eq!(server.refresh_disruption_budgets().expect("refresh"), 1);
-    let st = pdbs
-        .get_status("web")
-        .await
-        .expect("pdb")
-        .status
-        .expect("status");
     // 34% of 3 rounds up to 2 unavailable: 1 must stay healthy, 2 may go.
     assert_eq!(
-        (
-            st.expected_pods,
-            st.current_healthy,
-            st.desired_healthy,
-            st.disruptions_allowed
-        ),
+        pdb_counts(&pdbs).await,
         (Some(3), Some(3), Some(1), Some(2))
     );
     pods.evict("web-1", &EvictParams::default())
@@ -175,29 +173,13 @@ async fn disruption_controller_helper_keeps_budgets_current() {
         .await
         .expect("second, on the decremented budget");
     assert_eq!(
-        api_code(
-            &pods
-                .evict("web-3", &EvictParams::default())
-                .await
-                .expect_err("third")
-        ),
+        api_code(&evict_err(&pods, "web-3", "third").await),
         Some(429)
     );
     server.refresh_disruption_budgets().expect("refresh");
-    let st = pdbs
-        .get_status("web")
-        .await
-        .expect("pdb")
-        .status
-        .expect("status");
     // Expected pods still come from the ReplicaSet's scale (3): 1 healthy of 1 desired.
     assert_eq!(
-        (
-            st.expected_pods,
-            st.current_healthy,
-            st.desired_healthy,
-            st.disruptions_allowed
-        ),
+        pdb_counts(&pdbs).await,
         (Some(3), Some(1), Some(1), Some(0))
     );
 }
