@@ -248,6 +248,23 @@ mod simulate {
     }
 
     #[test]
+    fn an_input_with_nothing_to_place_costs_zero_not_minus_zero() {
+        let file = write("comments.yaml", "# nothing here\n---\n---\n");
+        let out = nodeless(&[
+            "simulate",
+            "-f",
+            &file,
+            "--region",
+            "us-west-2",
+            "--output",
+            "json",
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("\"hourlyCost\":0.0"), "{text}");
+    }
+
+    #[test]
     fn table_output_is_for_people() {
         let file = write(
             "one.yaml",

@@ -53,7 +53,10 @@ impl Solution {
             + self.unschedulable.len()
     }
     pub fn hourly_cost(&self) -> f64 {
-        self.claims.iter().map(|c| c.cheapest.price).sum()
+        // Folded from +0.0: an empty f64 sum is -0.0, which would print as "-0.0".
+        self.claims
+            .iter()
+            .fold(0.0, |total, c| total + c.cheapest.price)
     }
 }
 
