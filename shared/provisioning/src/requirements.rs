@@ -125,16 +125,6 @@ impl Requirement {
         Requirement::one_of([value.to_string()])
     }
 
-    pub fn exists() -> Requirement {
-        Requirement {
-            complement: true,
-            values: vec![],
-            greater_than: None,
-            less_than: None,
-            min_values: None,
-        }
-    }
-
     fn in_bounds(&self, value: &str) -> bool {
         if self.greater_than.is_none() && self.less_than.is_none() {
             return true;

@@ -152,10 +152,6 @@ impl Resources {
         self.exceeds(capacity).is_none()
     }
 
-    pub fn has_extended(&self) -> bool {
-        !self.extended.is_empty()
-    }
-
     /// As a Kubernetes-style map of quantity strings, for messages.
     pub fn to_list(&self) -> BTreeMap<String, String> {
         self.iter()

@@ -315,23 +315,13 @@ fn cheapest_allowed<'a>(
     catalog: &'a Catalog,
     reqs: &Requirements,
 ) -> Option<&'a crate::catalog::InstanceType> {
-    let zone = reqs.get(labels::ZONE);
-    let ct = reqs.get(labels::CAPACITY_TYPE);
+    use crate::scheduling::{labels_satisfy, offering_allowed, type_labels};
     catalog
         .instance_types
         .iter()
-        .filter(|it| {
-            let l = crate::scheduling::type_labels(it, &catalog.region);
-            reqs.iter().all(|(k, r)| match labels::type_key_index(k) {
-                Some(i) => l[i].as_deref().map_or(r.allows_absent(), |v| r.has(v)),
-                None => true,
-            })
-        })
+        .filter(|it| labels_satisfy(&type_labels(it, &catalog.region), reqs))
         .filter_map(|it| {
-            let o = it.cheapest_offering(|o| {
-                zone.is_none_or(|z| z.has(&o.zone))
-                    && ct.is_none_or(|c| c.has(o.capacity_type.as_str()))
-            })?;
+            let o = it.cheapest_offering(|o| offering_allowed(o, reqs))?;
             Some((o.price, it))
         })
         .min_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)))

@@ -8,4 +8,4 @@ mod topology;
 mod types;
 
 pub use solver::{CheapestOffering, ExistingPlacement, NewClaim, Solution, Unschedulable, solve};
-pub use types::{TypeLabels, type_labels};
+pub use types::{TypeLabels, labels_satisfy, offering_allowed, type_labels};

@@ -297,7 +297,7 @@ impl Solver<'_> {
         if !self.min_values_ok(&types, &merged) {
             return Err("minValues cannot be met".into());
         }
-        let (zones, capacity_types) = self.offered_domains(&types, &merged);
+        // Zones and capacity types are worked out by commit_claim, once.
         self.claims.push(Claim {
             pool: pi,
             reqs: Requirements::new(),
@@ -307,8 +307,8 @@ impl Solver<'_> {
             ports: vec![],
             host: host.clone(),
             max_alloc: Resources::new(),
-            zones,
-            capacity_types,
+            zones: vec![],
+            capacity_types: vec![],
             charge: Resources::new(),
         });
         let ci = self.claims.len() - 1;

@@ -110,16 +110,7 @@ impl Solver<'_> {
             .iter()
             .filter_map(|&t| {
                 let it = &catalog[t as usize];
-                let o = it
-                    .offerings
-                    .iter()
-                    .filter(|o| offering_allowed(o, &c.reqs))
-                    .min_by(|a, b| {
-                        a.price
-                            .total_cmp(&b.price)
-                            .then(a.capacity_type.cmp(&b.capacity_type))
-                            .then_with(|| a.zone.cmp(&b.zone))
-                    })?;
+                let o = it.cheapest_offering(|o| offering_allowed(o, &c.reqs))?;
                 Some((o.price, it.name.as_str(), o))
             })
             .collect();
