@@ -160,6 +160,19 @@ mod simulate {
             .expect("nodeless runs")
     }
 
+    /// `simulate` of one file on the built-in us-west-2 catalog.
+    fn simulate_us_west_2(file: &str, output: &str) -> Output {
+        nodeless(&[
+            "simulate",
+            "-f",
+            file,
+            "--region",
+            "us-west-2",
+            "--output",
+            output,
+        ])
+    }
+
     fn write(name: &str, text: &str) -> String {
         let dir = std::env::temp_dir().join(format!("nodeless-sim-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -250,15 +263,7 @@ mod simulate {
     #[test]
     fn an_input_with_nothing_to_place_costs_zero_not_minus_zero() {
         let file = write("comments.yaml", "# nothing here\n---\n---\n");
-        let out = nodeless(&[
-            "simulate",
-            "-f",
-            &file,
-            "--region",
-            "us-west-2",
-            "--output",
-            "json",
-        ]);
+        let out = simulate_us_west_2(&file, "json");
         assert_eq!(out.status.code(), Some(0));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("\"hourlyCost\":0.0"), "{text}");
@@ -272,15 +277,7 @@ mod simulate {
                 "{POOL}---\napiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec: {{containers: [{{name: c, resources: {{requests: {{cpu: 100m}}}}}}]}}\n"
             ),
         );
-        let out = nodeless(&[
-            "simulate",
-            "-f",
-            &file,
-            "--region",
-            "us-west-2",
-            "--output",
-            "table",
-        ]);
+        let out = simulate_us_west_2(&file, "table");
         assert_eq!(out.status.code(), Some(0));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
