@@ -163,35 +163,45 @@ async fn up(args: &UpArgs) -> Result<()> {
     let moto = moto.context("starting moto")?;
     let kube = kube.context("starting the Kubernetes API emulator")?;
     let servers_ready = t0.elapsed();
-    let seeded = moto
-        .seed_cluster(
-            &account,
-            &ClusterSpec::new(&args.cluster_name, &args.kubernetes_version)
-                .with_api(kube.url(), kube.ca_pem()),
-        )
-        .await
-        .context("seeding the EKS cluster in moto")?;
-    // DescribeCluster answers the emulator's URL and CA, as EKS answers its endpoint.
-    let registration = ClusterRegistration {
-        cluster_security_group_id: Some(seeded.security_group_id.clone()),
-        ..ClusterRegistration::api(&args.cluster_name, kube.url(), kube.ca_pem())
-    };
-    moto.register_cluster(&account, &registration)
-        .await
-        .context("registering the emulator as the cluster's endpoint")?;
-    // Karpenter's CRDs, through the API as the bootstrap function installs them.
-    let crds_dir = args
-        .crds
-        .clone()
-        .or_else(|| Some(PathBuf::from("infra/crds")).filter(|d| d.is_dir()));
-    if let Some(dir) = &crds_dir {
-        let client = kube
-            .kube_client()
-            .context("building a client for the emulator")?;
-        sandbox::crds::install_crds(&client, dir)
+    // The cluster in moto and Karpenter's CRDs in the emulator are independent: side by side.
+    let seed = async {
+        let seeded = moto
+            .seed_cluster(
+                &account,
+                &ClusterSpec::new(&args.cluster_name, &args.kubernetes_version)
+                    .with_api(kube.url(), kube.ca_pem()),
+            )
             .await
-            .with_context(|| format!("installing the CRDs of {}", dir.display()))?;
-    }
+            .context("seeding the EKS cluster in moto")?;
+        // DescribeCluster answers the emulator's URL and CA, as EKS answers its endpoint.
+        let registration = ClusterRegistration {
+            cluster_security_group_id: Some(seeded.security_group_id.clone()),
+            ..ClusterRegistration::api(&args.cluster_name, kube.url(), kube.ca_pem())
+        };
+        moto.register_cluster(&account, &registration)
+            .await
+            .context("registering the emulator as the cluster's endpoint")?;
+        anyhow::Ok(seeded)
+    };
+    // Karpenter's CRDs, through the API as the bootstrap function installs them.
+    let crds = async {
+        let dir = args
+            .crds
+            .clone()
+            .or_else(|| Some(PathBuf::from("infra/crds")).filter(|d| d.is_dir()));
+        if let Some(dir) = &dir {
+            let client = kube
+                .kube_client()
+                .context("building a client for the emulator")?;
+            sandbox::crds::install_crds(&client, dir)
+                .await
+                .with_context(|| format!("installing the CRDs of {}", dir.display()))?;
+        }
+        anyhow::Ok(())
+    };
+    let (seeded, crds) = tokio::join!(seed, crds);
+    let seeded = seeded?;
+    crds?;
     let startup = t0.elapsed();
 
     let mut running = Running {
